@@ -1,0 +1,105 @@
+"""Logging as C NUT's daemons do it: messages to stderr while in the foreground and to
+syslog (identity = program name) once backgrounded; ``-D`` debug lines carry a relative
+timestamp and level, e.g. ``   0.000123\t[D1] text``. Repeated messages about bad input
+can be rate-limited with ``Throttle``."""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+
+_start = time.monotonic()
+
+
+class Log:
+    def __init__(self) -> None:
+        self.prog = os.path.basename(sys.argv[0]) if sys.argv and sys.argv[0] else "nutpy"
+        self.debug_level = 0
+        self.debug_min = 0
+        self.to_stderr = True
+        self.to_syslog = False
+        self.quiet = 0  # -q: raise the threshold of non-debug messages
+
+    def setup(self, prog: str | None = None, debug_level: int | None = None) -> None:
+        if prog:
+            self.prog = prog
+        if debug_level is None:
+            env = os.environ.get("NUT_DEBUG_LEVEL", "")
+            debug_level = int(env) if env.isdigit() else 0
+        self.debug_level = debug_level
+
+    def use_syslog(self) -> None:
+        import syslog
+
+        syslog.openlog(self.prog, syslog.LOG_PID, syslog.LOG_DAEMON)
+        self.to_syslog = True
+        self.to_stderr = False
+
+    @property
+    def effective_debug(self) -> int:
+        return max(self.debug_level, self.debug_min)
+
+    def _write(self, priority: int, msg: str) -> None:
+        if self.to_stderr:
+            try:
+                sys.stderr.write(msg + "\n")
+                sys.stderr.flush()
+            except (OSError, ValueError):
+                pass
+        if self.to_syslog:
+            import syslog
+
+            syslog.syslog(priority, msg)
+
+    def error(self, msg: str) -> None:
+        self._write(3, msg)
+
+    def warning(self, msg: str) -> None:
+        if self.quiet < 2:
+            self._write(4, msg)
+
+    def notice(self, msg: str) -> None:
+        if self.quiet < 1:
+            self._write(5, msg)
+
+    def info(self, msg: str) -> None:
+        if self.quiet < 1:
+            self._write(6, msg)
+
+    def debug(self, level: int, msg: str) -> None:
+        if self.effective_debug >= level:
+            stamp = time.monotonic() - _start
+            self._write(7, f"{stamp:12.6f}\t[D{level}] {msg}")
+
+    def fatal(self, msg: str, status: int = 1) -> "NoReturn":  # noqa: F821
+        self._write(3, msg)
+        raise SystemExit(status)
+
+
+class Throttle:
+    """At most ``burst`` messages per ``period`` seconds for one kind of event; the count of
+    suppressed ones is reported with the next message let through."""
+
+    def __init__(self, burst: int = 10, period: float = 60.0, clock=time.monotonic) -> None:
+        self.burst = burst
+        self.period = period
+        self.clock = clock
+        self._window = -1.0
+        self._count = 0
+        self._suppressed = 0
+
+    def allow(self) -> tuple[bool, int]:
+        now = self.clock()
+        if now - self._window >= self.period:
+            self._window = now
+            self._count = 0
+        if self._count < self.burst:
+            self._count += 1
+            suppressed, self._suppressed = self._suppressed, 0
+            return True, suppressed
+        self._suppressed += 1
+        return False, 0
+
+
+log = Log()

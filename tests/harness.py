@@ -1,0 +1,184 @@
+"""Test harness: throw-away NUT installations (config + state dirs), C NUT and nutpy
+program paths, and processes started by a test and stopped by PID at its end."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+SHARED = REPO.parent / "shared"
+FIXTURES = SHARED / "fixtures"
+DDL = FIXTURES / "ddl"
+BENCH_DEV = FIXTURES / "bench" / "Eaton__5SC_750__usbhid-ups__2.7.2__01.dev"
+
+C_SBIN = Path("/lib/nut")
+C_BIN = Path("/usr/bin")
+OUR_BIN = Path(sys.executable).parent
+
+
+def c_prog(name: str) -> str:
+    """Path of a C NUT program (daemons and drivers in /lib/nut, clients in /usr/bin)."""
+    for d in (C_SBIN, C_BIN, Path("/usr/sbin"), Path("/sbin")):
+        if (d / name).exists():
+            return str(d / name)
+    return str(C_SBIN / name)
+
+
+def our_prog(name: str) -> str:
+    return str(OUR_BIN / name)
+
+
+def have_c_nut() -> bool:
+    return (C_SBIN / "upsd").exists() and (C_BIN / "upsc").exists()
+
+
+def require_c_nut() -> None:
+    """Skip with a reason when C NUT is absent; in CI (NUTPY_REQUIRE_C_NUT=1) fail instead."""
+    if have_c_nut():
+        return
+    msg = "C NUT not installed (apt-get install -y nut-server nut-client)"
+    if os.environ.get("NUTPY_REQUIRE_C_NUT") == "1":
+        pytest.fail(msg)
+    pytest.skip(msg)
+
+
+def require_fixtures(path: Path = DDL) -> Path:
+    if not path.exists():
+        pytest.skip(f"fixtures not present: {path}")
+    return path
+
+
+def require_root() -> None:
+    if os.geteuid() != 0:
+        pytest.skip("needs root")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_for(predicate, timeout: float = 10.0, interval: float = 0.02, what: str = "condition"):
+    deadline = time.monotonic() + timeout
+    while True:
+        result = predicate()
+        if result:
+            return result
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"timed out waiting for {what}")
+        time.sleep(interval)
+
+
+def port_open(port: int, host: str = "127.0.0.1") -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=0.2):
+            return True
+    except OSError:
+        return False
+
+
+class NutEnv:
+    """A NUT installation in a temp dir: ``etc/`` (NUT_CONFPATH) and ``state/``
+    (NUT_STATEPATH, mode 0770). Processes started through it are killed at teardown."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.etc = root / "etc"
+        self.state = root / "state"
+        self.etc.mkdir(parents=True, exist_ok=True)
+        self.state.mkdir(parents=True, exist_ok=True)
+        os.chmod(self.state, 0o770)
+        self.procs: list[subprocess.Popen] = []
+        self.port = free_port()
+
+    def write(self, name: str, text: str, mode: int = 0o640) -> Path:
+        p = self.etc / name
+        p.write_text(text)
+        os.chmod(p, mode)
+        return p
+
+    def env(self, **extra: str) -> dict[str, str]:
+        env = dict(os.environ)
+        env.update(NUT_CONFPATH=str(self.etc), NUT_STATEPATH=str(self.state),
+                   NUT_ALTPIDPATH=str(self.state), NUT_PIDPATH=str(self.state))
+        env.pop("NUT_DEBUG_LEVEL", None)
+        env.update(extra)
+        return env
+
+    def run(self, argv: list[str], timeout: float = 30, input: str | None = None,
+            **extra_env: str) -> subprocess.CompletedProcess:
+        return subprocess.run(argv, env=self.env(**extra_env), capture_output=True,
+                              text=True, timeout=timeout, input=input,
+                              stdin=None if input is not None else subprocess.DEVNULL)
+
+    def start(self, argv: list[str], **extra_env: str) -> subprocess.Popen:
+        p = subprocess.Popen(argv, env=self.env(**extra_env), stdin=subprocess.DEVNULL,
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        self.procs.append(p)
+        return p
+
+    def socket_path(self, driver: str, ups: str) -> Path:
+        return self.state / f"{driver}-{ups}"
+
+    def wait_socket(self, driver: str, ups: str, timeout: float = 15) -> None:
+        path = self.socket_path(driver, ups)
+        wait_for(path.exists, timeout, what=f"driver socket {path}")
+
+    def wait_port(self, port: int | None = None, timeout: float = 15) -> None:
+        port = port or self.port
+        wait_for(lambda: port_open(port), timeout, what=f"port {port}")
+
+    def pid_of(self, name: str) -> int | None:
+        try:
+            return int((self.state / f"{name}.pid").read_text().split()[0])
+        except (OSError, ValueError, IndexError):
+            return None
+
+    def stop(self, p: subprocess.Popen, sig: int = signal.SIGTERM, timeout: float = 10) -> None:
+        if p.poll() is None:
+            p.send_signal(sig)
+            try:
+                p.wait(timeout)
+            except subprocess.TimeoutExpired:
+                p.kill()
+                p.wait()
+
+    def kill_pidfile(self, name: str) -> None:
+        """Stop a daemon that backgrounded itself, by the PID in its PID file (which it
+        wrote because this test started it)."""
+        pid = self.pid_of(name)
+        if pid:
+            try:
+                os.kill(pid, signal.SIGTERM)
+            except OSError:
+                pass
+            wait_for(lambda: not _alive(pid), 10, what=f"{name} to exit")
+
+    def close(self) -> None:
+        for p in reversed(self.procs):
+            self.stop(p)
+            for stream in (p.stdout, p.stderr):
+                if stream:
+                    stream.close()
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except OSError:
+        return False
+    try:  # a zombie child of ours counts as gone
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().split(")")[-1].split()[0] != "Z"
+    except OSError:
+        return False
