@@ -9,7 +9,7 @@ import os
 import sys
 import time
 
-_start = time.monotonic()
+_start: float | None = None  # set by the first debug line, as C's timestamps start there
 
 
 class Log:
@@ -69,8 +69,11 @@ class Log:
 
     def debug(self, level: int, msg: str) -> None:
         if self.effective_debug >= level:
-            stamp = time.monotonic() - _start
-            self._write(7, f"{stamp:12.6f}\t[D{level}] {msg}")
+            global _start
+            now = time.monotonic()
+            if _start is None:
+                _start = now
+            self._write(7, f"{now - _start:11.6f}\t[D{level}] {msg}")
 
     def fatal(self, msg: str, status: int = 1) -> "NoReturn":  # noqa: F821
         self._write(3, msg)
