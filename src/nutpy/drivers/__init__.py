@@ -1,0 +1,1 @@
+"""NUT drivers: the shared core (``core``, ``state``, ``sockserver``) and the drivers."""

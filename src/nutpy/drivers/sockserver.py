@@ -1,0 +1,266 @@
+"""The driver's Unix socket server (upsd, upsdrvctl and debug tools are its clients).
+
+Requests are tokenised with parseconf; replies and broadcasts are lines built by
+``sockproto``. Every state change is written to all clients at once from the event loop
+(no batching until the next poll). A client's bad input never touches another client:
+words are bounded by the tokenizer, unread output is bounded by ``MAX_PENDING_OUTPUT``
+(the client is dropped beyond it), and EOF is a disconnect (C 2.8.0 spins on it).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+from typing import Awaitable, Callable
+
+from .. import sockproto
+from ..log import Throttle, log
+from ..parseconf import Tokenizer
+from .state import DriverState
+
+# A client that leaves this much of our output unread is dropped: it is not upsd.
+MAX_PENDING_OUTPUT = 4 * 1024 * 1024
+LISTEN_BACKLOG = 16
+# sun_path on Linux
+MAX_SOCKET_PATH = 107
+
+SetHandler = Callable[[str, str], Awaitable[int]]
+CmdHandler = Callable[[str, "str | None"], Awaitable[int]]
+
+
+class ClientConnection(asyncio.Protocol):
+    def __init__(self, server: "DriverSocketServer") -> None:
+        self.server = server
+        self.transport: asyncio.Transport | None = None
+        self.tokenizer = Tokenizer()
+        self.broadcast = True
+        self.closed = False
+
+    def connection_made(self, transport) -> None:
+        self.transport = transport
+        self.server.clients.add(self)
+        log.debug(2, "Connection on socket accepted")
+
+    def connection_lost(self, exc) -> None:
+        self.closed = True
+        self.server.clients.discard(self)
+        log.debug(2, "Disconnecting socket client")
+
+    def data_received(self, data: bytes) -> None:
+        try:
+            lines = self.tokenizer.feed(data)
+        except Exception as e:  # the tokenizer is total, but a daemon must never die here
+            log.error(f"sock: tokenizer failure: {e}")
+            self.tokenizer = Tokenizer()
+            return
+        for line in lines:
+            if line.error:
+                self.server.parse_error(line.error)
+                continue
+            if line.words:
+                self.server.handle(self, line.words)
+
+    def eof_received(self):
+        return False  # close our side too
+
+    def send(self, data: bytes) -> None:
+        transport = self.transport
+        if self.closed or transport is None or transport.is_closing():
+            return
+        transport.write(data)
+        if transport.get_write_buffer_size() > MAX_PENDING_OUTPUT:
+            log.warning("Socket client does not read its data: disconnecting it")
+            transport.abort()
+
+    def close(self) -> None:
+        if self.transport is not None and not self.transport.is_closing():
+            self.transport.close()
+
+
+class DriverSocketServer:
+    """Serves ``state`` on a Unix socket; SET and INSTCMD go to the given async handlers."""
+
+    def __init__(self, state: DriverState, on_set: SetHandler, on_instcmd: CmdHandler,
+                 loop: asyncio.AbstractEventLoop | None = None) -> None:
+        self.state = state
+        self.on_set = on_set
+        self.on_instcmd = on_instcmd
+        self.clients: set[ClientConnection] = set()
+        self.path: str | None = None
+        self._server: asyncio.AbstractServer | None = None
+        self._loop = loop or asyncio.get_event_loop()
+        self._loop_thread = None
+        self._unknown_throttle = Throttle(burst=20, period=60)
+        self._tasks: set[asyncio.Task] = set()
+
+    # ---- broadcasting (called by the state's emit hook, from any thread)
+
+    def attach(self) -> None:
+        """Route the state's change lines to every client."""
+        import threading
+
+        self._loop_thread = threading.get_ident()
+        self.state.emit = self._emit
+
+    def _emit(self, data: bytes) -> None:
+        import threading
+
+        if threading.get_ident() == self._loop_thread:
+            self.broadcast(data)
+        else:
+            self._loop.call_soon_threadsafe(self.broadcast, data)
+
+    def broadcast(self, data: bytes) -> None:
+        for client in list(self.clients):
+            if client.broadcast:
+                client.send(data)
+
+    # ---- listening
+
+    async def listen(self, path: str) -> None:
+        if len(path.encode()) > MAX_SOCKET_PATH:
+            log.fatal(f"Fatal error: socket path too long: {path}")
+        try:
+            os.unlink(path)
+        except FileNotFoundError:
+            pass
+        except OSError as e:
+            log.error(f"unlink {path}: {e.strerror}")
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        old = os.umask(0o007)
+        try:
+            sock.bind(path)
+        except OSError as e:
+            sock.close()
+            print("Fatal error: unable to create listener socket\n")
+            print(f"bind {path} failed: {e.strerror}\n")
+            print("Please make sure the directory exists and is writable by the driver user.")
+            raise SystemExit(1)
+        finally:
+            os.umask(old)
+        os.chmod(path, 0o660)
+        sock.listen(LISTEN_BACKLOG)
+        sock.setblocking(False)
+        self._server = await self._loop.create_unix_server(
+            lambda: ClientConnection(self), sock=sock)
+        self.path = path
+        if not os.environ.get("NUT_QUIET_INIT_LISTENER"):
+            # 2.8.0 is silent here; later releases log it, which only adds noise to the
+            # terminal of whoever started the driver.
+            log.debug(1, f"Listening on socket {path}")
+
+    def close(self) -> None:
+        if self._server is not None:
+            self._server.close()
+        for client in list(self.clients):
+            client.close()
+        if self.path:
+            try:
+                os.unlink(self.path)
+            except OSError:
+                pass
+            self.path = None
+
+    # ---- requests
+
+    def parse_error(self, message: str) -> None:
+        allowed, _ = self._unknown_throttle.allow()
+        if allowed:
+            log.error(f"Parse error on sock: {message}")
+
+    def handle(self, client: ClientConnection, words: list[str]) -> None:
+        cmd = words[0].upper()
+        n = len(words)
+        if cmd == "PING" and n == 1:
+            client.send(sockproto.PONG)
+        elif cmd == "DUMPALL" and n == 1:
+            client.send(self.state.dump())
+        elif cmd == "SET":
+            self._set(client, words)
+        elif cmd == "INSTCMD":
+            self._instcmd(client, words)
+        elif cmd == "NOBROADCAST" and n == 1:
+            client.broadcast = False
+        elif cmd == "BROADCAST" and n <= 2:
+            client.broadcast = _atoi(words[1]) >= 1 if n == 2 else True
+        elif cmd == "GETPID" and n == 1:
+            client.send(sockproto.line("PID", str(os.getpid())))
+        elif cmd == "LOGOUT" and n == 1:
+            # C sleeps 1 s here, blocking every client; we just close after the reply.
+            client.send(b"OK Goodbye\n")
+            client.close()
+        elif cmd == "DUMPVALUE" and n == 2:
+            client.send(self.state.dump_value(words[1]))
+        elif cmd == "DUMPSTATUS" and n == 1:
+            client.send(self.state.dump_value("ups.status"))
+        else:
+            allowed, _ = self._unknown_throttle.allow()
+            if allowed:
+                log.info("Unknown command on socket: ")
+                for i, w in enumerate(words):
+                    log.info(f"arg {i}: {w}")
+
+    def _set(self, client: ClientConnection, words: list[str]) -> None:
+        n = len(words)
+        if n < 3:
+            return
+        tracking = None
+        if n == 5:
+            if words[3].upper() != "TRACKING":
+                log.info(f"Got SET <var> with unsupported parameters ({words[3]}/{words[4]})")
+                return
+            tracking = words[4]
+        elif n != 3:
+            return
+        self._spawn(self._run_set(client, words[1], words[2], tracking))
+
+    def _instcmd(self, client: ClientConnection, words: list[str]) -> None:
+        n = len(words)
+        param = tracking = None
+        if n == 2:
+            pass
+        elif n == 3:
+            param = words[2]
+        elif n == 4 and words[2].upper() == "TRACKING":
+            tracking = words[3]
+        elif n == 5 and words[3].upper() == "TRACKING":
+            param, tracking = words[2], words[4]
+        else:
+            log.info("Malformed INSTCMD request")
+            return
+        self._spawn(self._run_instcmd(client, words[1], param, tracking))
+
+    def _spawn(self, coro) -> None:
+        task = self._loop.create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _run_set(self, client, var, value, tracking) -> None:
+        try:
+            result = await self.on_set(var, value)
+        except Exception as e:
+            log.error(f"setvar {var}: {e!r}")
+            result = sockproto.FAILED
+        if tracking is not None:
+            client.send(sockproto.tracking(tracking, result))
+
+    async def _run_instcmd(self, client, cmd, param, tracking) -> None:
+        try:
+            result = await self.on_instcmd(cmd, param)
+        except Exception as e:
+            log.error(f"instcmd {cmd}: {e!r}")
+            result = sockproto.FAILED
+        if tracking is not None:
+            client.send(sockproto.tracking(tracking, result))
+
+
+def _atoi(text: str) -> int:
+    text = text.strip()
+    end = 1 if text[:1] in ("+", "-") else 0
+    while end < len(text) and text[end].isdigit():
+        end += 1
+    try:
+        return int(text[:end])
+    except ValueError:
+        return 0
