@@ -1,0 +1,441 @@
+"""upsd command line and start-up, in C upsd's order with its messages and exit codes:
+options, -c signalling / duplicate check, user lookup, chroot, upsd.conf (as root),
+listeners (as root), privilege drop, chdir to the state path, ups.conf, descriptions,
+upsd.users, background + PID file, TLS, main loop."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import socket
+import sys
+
+from .. import NUT_VERSION, daemon, paths, upsconf
+from ..log import log
+from . import config
+from .descriptions import Descriptions
+from .protocol import Server
+from .server import Daemon, apply_ups_table, emit, ups_entries
+
+HELP = """Network server for UPS data.
+
+usage: {prog} [OPTIONS]
+
+  -c <command>	send <command> via signal to background process
+		commands:
+		 - reload: reread configuration files
+		 - stop: stop process and exit
+  -P <pid>	send the signal above to specified PID (bypassing PID file)
+  -D		raise debugging level (and stay foreground by default)
+  -F		stay foregrounded even if no debugging is enabled
+  -FF		stay foregrounded and still save the PID file
+  -B		stay backgrounded even if debugging is bumped
+  -h		display this help
+  -r <dir>	chroots to <dir>
+  -q		raise log level threshold
+  -u <user>	switch to <user> (if started as root)
+  -V		display the version of this software
+  -4		IPv4 only
+  -6		IPv6 only
+"""
+
+LOCALHOST_NAMES = ("localhost", "127.0.0.1", "::1", "localhost6", "ip6-localhost")
+
+
+class Options:
+    def __init__(self) -> None:
+        self.cmd: int | None = None
+        self.pid: int | None = None
+        self.debug = 0
+        self.foreground = -1
+        self.chroot: str | None = None
+        self.user = paths.RUN_AS_USER
+        self.family = socket.AF_UNSPEC
+        self.quiet = 0
+
+
+def _help(prog: str) -> "NoReturn":  # noqa: F821
+    sys.stdout.write(HELP.format(prog=prog))
+    sys.stdout.flush()
+    raise SystemExit(0)
+
+
+def parse_args(argv: list[str], prog: str) -> Options:
+    import getopt
+
+    opts = Options()
+    try:
+        parsed, rest = getopt.getopt(argv, "h46p:qr:i:fu:Vc:P:DFB")
+    except getopt.GetoptError as e:
+        sys.stderr.write(f"{prog}: {e.msg}\n")
+        _help(prog)
+    for o, a in parsed:
+        if o in ("-p", "-i"):
+            log.fatal("Specifying a listening addresses with '-i <address>' and '-p <port>'\n"
+                      "is deprecated. Use 'LISTEN <address> [<port>]' in 'upsd.conf' instead.\n"
+                      "See 'man 8 upsd.conf' for more information.")
+        elif o == "-q":
+            opts.quiet += 1
+        elif o == "-r":
+            opts.chroot = a
+        elif o == "-u":
+            opts.user = a
+        elif o == "-V":
+            raise SystemExit(0)
+        elif o == "-c":
+            if "reload".startswith(a):
+                opts.cmd = signal.SIGHUP
+            if "stop".startswith(a):
+                opts.cmd = signal.SIGTERM
+            if opts.cmd is None:
+                _help(prog)
+        elif o == "-P":
+            if not a.isdigit():
+                _help(prog)
+            opts.pid = int(a)
+        elif o == "-D":
+            opts.debug += 1
+        elif o == "-F":
+            opts.foreground = 2 if opts.foreground > 0 else 1
+        elif o == "-B":
+            opts.foreground = 0
+        elif o == "-4":
+            opts.family = socket.AF_INET
+        elif o == "-6":
+            opts.family = socket.AF_INET6
+        else:
+            _help(prog)
+    if rest and opts.cmd is None:
+        _help(prog)
+    if opts.foreground < 0:
+        opts.foreground = 1 if opts.debug > 0 else 0
+    return opts
+
+
+def check_perms(path: str) -> None:
+    try:
+        st = os.stat(path)
+    except OSError as e:
+        log.fatal(f"stat {path}: {e.strerror}")
+    if st.st_mode & 0o005:
+        log.warning(f"WARNING: {path} is world readable (hope you don't have passwords there)")
+
+
+def _emit_all(msgs) -> None:
+    for level, text in msgs:
+        emit(level, text)
+
+
+def load_upsd_conf(path: str) -> config.UpsdConf:
+    check_perms(path)
+    try:
+        conf, msgs = config.load_upsd_conf(path)
+    except OSError as e:
+        log.fatal(f"Can't open {path}: {e.strerror}")
+    _emit_all(msgs)
+    return conf
+
+
+def load_users(path: str, fatal: bool = True) -> config.Users | None:
+    check_perms(path)
+    try:
+        users, msgs = config.load_users(path)
+    except OSError as e:
+        log.warning(f"Can't open {path}: {e.strerror}")
+        return config.Users() if fatal else None
+    _emit_all(msgs)
+    return users
+
+
+# -- listeners ------------------------------------------------------------------------
+
+
+def listen_specs(conf: config.UpsdConf, family: int) -> list[tuple[str, str]]:
+    specs = list(conf.listen)
+    if not specs:
+        if family != socket.AF_INET:
+            specs.append(("::1", config.DEFAULT_PORT))
+        if family != socket.AF_INET6:
+            specs.append(("127.0.0.1", config.DEFAULT_PORT))
+    out = []
+    for addr, port in specs:
+        if addr == "*":
+            if family != socket.AF_INET6:
+                out.append(("0.0.0.0", port))
+            if family != socket.AF_INET:
+                out.append(("::0", port))
+        else:
+            out.append((addr, port))
+    return out
+
+
+def bind_listener(addr: str, port: str, family: int) -> socket.socket | None:
+    try:
+        infos = socket.getaddrinfo(addr, port, family, socket.SOCK_STREAM, 0,
+                                   socket.AI_PASSIVE)
+    except socket.gaierror as e:
+        log.fatal(f"getaddrinfo: {e.strerror}")
+    for fam, stype, proto, _, sa in infos:
+        try:
+            s = socket.socket(fam, stype, proto)
+        except OSError:
+            continue
+        try:
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            if fam == socket.AF_INET6:
+                s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+            s.bind(sa)
+            s.listen(1024)
+            s.setblocking(False)
+            s.set_inheritable(False)
+            return s
+        except OSError:
+            s.close()
+            continue
+    return None
+
+
+def open_listeners(conf: config.UpsdConf, family: int) -> list[socket.socket]:
+    socks = []
+    failed_other = 0
+    for addr, port in listen_specs(conf, family):
+        s = bind_listener(addr, port, family)
+        if s is None:
+            log.error(f"not listening on {addr} port {port}")
+            if addr not in LOCALHOST_NAMES:
+                failed_other += 1
+        else:
+            log.info(f"listening on {addr} port {port}")
+            socks.append(s)
+    if not socks:
+        log.fatal("no listening interface available")
+    if failed_other:
+        allow = conf.allow_not_all_listeners
+        env = os.environ.get("ALLOW_NOT_ALL_LISTENERS")
+        if env is not None and config.env_boolean(env) is not None:
+            allow = config.env_boolean(env)
+        if allow:
+            log.warning("WARNING: some listening interfaces were not available, but the "
+                        "ALLOW_NOT_ALL_LISTENERS setting is active")
+        else:
+            log.error("Reconcile available NUT server IP addresses and LISTEN configuration, "
+                      "or consider the ALLOW_NOT_ALL_LISTENERS setting!")
+            log.fatal("Fatal error: some listening interfaces were not available")
+    return socks
+
+
+def default_maxconn() -> int:
+    import resource
+
+    soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft == resource.RLIM_INFINITY:
+        soft = 65536
+    return max(soft - 8, 16)
+
+
+def _allow_no_device(conf: config.UpsdConf) -> bool:
+    env = os.environ.get("ALLOW_NO_DEVICE")
+    if env is not None:
+        value = config.env_boolean(env)
+        if value is not None:
+            return value
+    return conf.allow_no_device
+
+
+def _hosts_access_hook():
+    """tcp-wrappers when /etc/hosts.allow or hosts.deny exists (paths overridable for
+    tests) and nutpy.tcpwrappers is installed."""
+    allow = os.environ.get("NUTPY_HOSTS_ALLOW", "/etc/hosts.allow")
+    deny = os.environ.get("NUTPY_HOSTS_DENY", "/etc/hosts.deny")
+    if not (os.path.exists(allow) or os.path.exists(deny)):
+        return None
+    try:
+        from .. import tcpwrappers  # type: ignore[attr-defined]
+    except ImportError:
+        log.debug(1, "tcp-wrappers files exist but nutpy.tcpwrappers is not available")
+        return None
+
+    def check(addr: str, user: str) -> bool:
+        try:
+            return bool(tcpwrappers.hosts_access("upsd", addr, user, allow_path=allow,
+                                                 deny_path=deny))
+        except Exception as e:  # a broken rule file denies rather than crashes
+            log.error(f"tcp-wrappers check failed: {e}")
+            return False
+
+    return check
+
+
+def _tls_context(conf: config.UpsdConf):
+    try:
+        from .. import tls  # type: ignore[attr-defined]
+    except ImportError:
+        log.warning("TLS is configured in upsd.conf but nutpy.tls is not available")
+        return None
+    try:
+        return tls.server_context(conf)
+    except Exception as e:
+        log.fatal(f"Fatal error: can not initialize SSL: {e}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    prog = "upsd"
+    log.setup(prog)
+    print(f"Network UPS Tools {prog} {NUT_VERSION}", flush=True)
+    opts = parse_args(argv, prog)
+    log.setup(prog, opts.debug if opts.debug else None)
+    log.quiet = opts.quiet
+    pidfile = daemon.pidfile_path(paths.altpidpath(), prog)
+
+    if opts.cmd is not None:
+        return daemon.signal_running(pidfile, opts.cmd, opts.pid)
+    if opts.pid is not None:
+        alive = _alive(opts.pid)
+    else:
+        alive = daemon.is_running(pidfile)
+        if not alive and not os.path.exists(pidfile):
+            log.warning(f"Could not find PID file '{pidfile}' to see if previous upsd "
+                        "instance is already running!")
+    if alive:
+        print("Fatal error: A previous upsd instance is already running!")
+        print("Either stop the previous instance first, or use the 'reload' command.")
+        return 1
+
+    daemon.ignore_sigpipe()
+    pw = daemon.get_user(opts.user)
+    if opts.chroot:
+        daemon.chroot_start(opts.chroot)
+
+    confdir = paths.confpath()
+    conf = load_upsd_conf(os.path.join(confdir, "upsd.conf"))
+    if conf.debug_min is not None and conf.debug_min > log.debug_level:
+        log.debug_level = conf.debug_min
+    log.debug(1, f"debug level is '{log.debug_level}'")
+
+    listeners = open_listeners(conf, opts.family)
+    daemon.become_user(pw)
+
+    statepath = conf.statepath or paths.statepath()
+    try:
+        os.chdir(statepath)
+    except OSError as e:
+        log.fatal(f"Can't chdir to {statepath}: {e.strerror}")
+    check_perms(statepath)
+
+    server = Server(log=emit)
+    server.trackingdelay = conf.trackingdelay
+    upsconf_path = os.path.join(confdir, "ups.conf")
+    try:
+        ups_conf = upsconf.load(upsconf_path)
+    except OSError as e:
+        log.fatal(f"Can't open {upsconf_path}: Can't open {upsconf_path}: {e.strerror}")
+    for err in ups_conf.errors:
+        log.error(str(err))
+    entries = ups_entries(ups_conf)
+    if not ups_conf.sections:
+        log.warning("Warning: no UPS definitions in ups.conf")
+    apply_ups_table(server, entries, reloading=False)
+    if not server.ups_order:
+        if _allow_no_device(conf):
+            log.warning("Normally at least one UPS must be defined in ups.conf, currently "
+                        "there are none (please configure the file and reload the service)")
+        else:
+            log.fatal("Fatal error: at least one UPS must be defined in ups.conf")
+    else:
+        log.info(f"Found {len(server.ups_order)} UPS defined in ups.conf")
+
+    server.descriptions = Descriptions.load(conf.datapath or paths.DATADIR)
+    users = load_users(os.path.join(confdir, "upsd.users"))
+    server.hosts_access = _hosts_access_hook()
+
+    d = Daemon(conf, users, server, listeners, statepath)
+    d.maxconn = conf.maxconn if conf.maxconn is not None else default_maxconn()
+
+    if opts.foreground == 0:
+        daemon.background()
+        daemon.write_pidfile(pidfile)
+    elif opts.foreground == 2:
+        log.info("Running as foreground process, but saving a PID file anyway")
+        daemon.write_pidfile(pidfile)
+    else:
+        log.info("Running as foreground process, not saving a PID file")
+        pidfile = None
+
+    if conf.tls_configured:
+        d.ssl_context = _tls_context(conf)
+        if d.ssl_context is not None:
+            server.tls_state = "ready"
+
+    d.reload_cb = lambda: reload(d, confdir)
+    try:
+        asyncio.run(d.run())
+    finally:
+        if d.stop_signal is not None:
+            log.info(f"Signal {d.stop_signal}: exiting")
+        daemon.remove_pidfile(pidfile)
+    return 0
+
+
+def reload(d: Daemon, confdir: str) -> None:
+    log.info("SIGHUP: reloading configuration")
+    conf_path = os.path.join(confdir, "upsd.conf")
+    users_path = os.path.join(confdir, "upsd.users")
+    if not _readable(conf_path):
+        return
+    upsconf_path = os.path.join(confdir, "ups.conf")
+    try:
+        ups_conf = upsconf.load(upsconf_path)
+    except OSError as e:
+        log.error(f"Can't open {upsconf_path}: {e.strerror}")
+        ups_conf = None
+    if ups_conf is not None:
+        for err in ups_conf.errors:
+            log.error(str(err))
+        if not ups_conf.sections:
+            log.warning("Warning: no UPS definitions in ups.conf")
+        apply_ups_table(d.server, ups_entries(ups_conf), reloading=True, daemon=d)
+    try:
+        check_perms(conf_path)
+        conf, msgs = config.load_upsd_conf(conf_path)
+    except (OSError, SystemExit) as e:
+        log.error(f"Reload failed: {e}")
+    else:
+        _emit_all(msgs)
+        conf.listen = d.conf.listen
+        d.conf = conf
+        d.server.trackingdelay = conf.trackingdelay
+        if conf.maxconn is not None:
+            d.maxconn = conf.maxconn
+        if conf.debug_min is not None:
+            log.info(f"Applying debug_min={conf.debug_min} from upsd.conf")
+            log.debug_min = conf.debug_min
+    if not d.server.ups_order:
+        log.warning("Warning: no UPSes currently defined!")
+    if not _readable(users_path):
+        return
+    users = load_users(users_path, fatal=False)
+    if users is not None:
+        d.server.users = users
+
+
+def _readable(path: str) -> bool:
+    try:
+        with open(path, "rb"):
+            return True
+    except OSError as e:
+        log.error(f"Reload failed: can't open {path}: {e.strerror}")
+        return False
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except OSError:
+        return False
+    return True
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,578 @@
+"""The upsd network protocol 1.3 as a sans-IO state machine.
+
+``Server`` holds what every connection shares (UPS table, users, tracking table,
+descriptions); ``Session`` what one connection owns (USERNAME, PASSWORD, LOGIN, tracking
+flag). ``Server.handle(session, words)`` runs one tokenized request and returns the reply
+bytes, with C upsd's exact bytes, check order and error codes (see
+``/work/shared/spec/net-protocol.md``). Side effects towards drivers go through
+``Ups.driver_send``, logging through ``Server.log``; both are plain callables the daemon
+plugs in, so tests drive the core without sockets or clocks.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from typing import Callable
+
+from .. import NUT_VERSION
+from ..parseconf import encode
+from .config import Users
+from .descriptions import Descriptions
+from .state import FLAG_RW, FLAG_STRING, UpsData, atoi
+
+NETVER = "1.3"
+VER_TEXT = f"Network UPS Tools upsd {NUT_VERSION} - http://www.networkupstools.org/"
+HELP_TEXT = ("Commands: HELP VER PROTVER GET LIST SET INSTCMD LOGIN LOGOUT USERNAME "
+             "PASSWORD STARTTLS")
+MAX_LINE = 512
+
+# Tracking results as the driver reports them -> GET TRACKING text
+PENDING = -1
+_TRACKING_TEXT = {PENDING: "PENDING", 0: "SUCCESS", 1: "ERR UNKNOWN", 2: "ERR INVALID-ARGUMENT",
+                  3: "ERR FAILED", 4: "ERR INVALID-ARGUMENT"}
+
+
+def _err(code: str) -> bytes:
+    return b"ERR " + code.encode() + b"\n"
+
+
+E_ACCESS_DENIED = _err("ACCESS-DENIED")
+E_UNKNOWN_UPS = _err("UNKNOWN-UPS")
+E_VAR_NOT_SUPPORTED = _err("VAR-NOT-SUPPORTED")
+E_CMD_NOT_SUPPORTED = _err("CMD-NOT-SUPPORTED")
+E_INVALID_ARGUMENT = _err("INVALID-ARGUMENT")
+E_INSTCMD_FAILED = _err("INSTCMD-FAILED")
+E_SET_FAILED = _err("SET-FAILED")
+E_READONLY = _err("READONLY")
+E_TOO_LONG = _err("TOO-LONG")
+E_INVALID_VALUE = _err("INVALID-VALUE")
+E_FEATURE_NOT_SUPPORTED = _err("FEATURE-NOT-SUPPORTED")
+E_FEATURE_NOT_CONFIGURED = _err("FEATURE-NOT-CONFIGURED")
+E_ALREADY_SSL_MODE = _err("ALREADY-SSL-MODE")
+E_DRIVER_NOT_CONNECTED = _err("DRIVER-NOT-CONNECTED")
+E_DATA_STALE = _err("DATA-STALE")
+E_ALREADY_LOGGED_IN = _err("ALREADY-LOGGED-IN")
+E_ALREADY_SET_PASSWORD = _err("ALREADY-SET-PASSWORD")
+E_ALREADY_SET_USERNAME = _err("ALREADY-SET-USERNAME")
+E_USERNAME_REQUIRED = _err("USERNAME-REQUIRED")
+E_PASSWORD_REQUIRED = _err("PASSWORD-REQUIRED")
+E_UNKNOWN_COMMAND = _err("UNKNOWN-COMMAND")
+OK = b"OK\n"
+
+
+def line(text: str) -> bytes:
+    """One reply line; C's sendback cuts at 512 bytes and the LF is lost then."""
+    data = (text + "\n").encode("latin-1", "replace")
+    if len(data) > MAX_LINE:
+        return data[:MAX_LINE]
+    return data
+
+
+def new_tracking_id() -> str:
+    """A random UUIDv4 in upper case (C uses an unseeded rand(); we use real randomness)."""
+    b = bytearray(os.urandom(16))
+    b[6] = (b[6] & 0x0F) | 0x40
+    b[8] = (b[8] & 0x3F) | 0x80
+    h = b.hex().upper()
+    return f"{h[0:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:32]}"
+
+
+class Ups:
+    """One ups.conf section as upsd sees it."""
+
+    def __init__(self, name: str, socket_name: str, desc: str | None = None) -> None:
+        self.name = name
+        self.socket_name = socket_name  # "<driver>-<ups>" in the state path
+        self.desc = desc
+        self.data = UpsData()
+        self.connected = False
+        self.stale = False
+        self.fsd = False
+        self.numlogins = 0
+        # Set by the daemon: queue bytes for the driver; False when that is impossible.
+        self.driver_send: Callable[[bytes], bool] = lambda data: False
+        self._cache: dict[tuple[int, str], bytes] = {}
+        self._cache_version = -1
+
+    def reset_data(self) -> None:
+        """Fresh, empty state with ups.status WAIT (just connected, dump not yet done)."""
+        self.data = UpsData()
+        self.data.setinfo("ups.status", "WAIT")
+
+    def cached(self, kind: int, echo: str, build: Callable[[], bytes]) -> bytes:
+        version = self.data.version * 2 + (1 if self.fsd else 0)
+        if version != self._cache_version or self.data is not self._cache_data:
+            self._cache.clear()
+            self._cache_version = version
+            self._cache_data = self.data
+        key = (kind, echo)
+        out = self._cache.get(key)
+        if out is None:
+            if len(self._cache) > 64:
+                self._cache.clear()
+            out = self._cache[key] = build()
+        return out
+
+    _cache_data: UpsData | None = None
+
+
+class Session:
+    """One client connection's protocol state."""
+
+    __slots__ = ("addr", "username", "password", "loginups", "tracking", "ssl",
+                 "logout", "starttls", "serial")
+
+    def __init__(self, addr: str, serial: int = 0) -> None:
+        self.addr = addr
+        self.username: str | None = None
+        self.password: str | None = None
+        self.loginups: str | None = None  # canonical UPS name once logged in
+        self.tracking = False
+        self.ssl = False
+        self.logout = False  # LOGOUT seen: close once this read chunk is done
+        self.starttls = False  # OK STARTTLS sent: upgrade before reading more
+        self.serial = serial
+
+
+def _nolog(level: str, msg: str) -> None:
+    pass
+
+
+class Server:
+    def __init__(self, users: Users | None = None, descriptions: Descriptions | None = None,
+                 log: Callable[[str, str], None] = _nolog,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.ups: dict[str, Ups] = {}  # lower-case name -> Ups
+        self.ups_order: list[Ups] = []  # LIST UPS order
+        self.users = users or Users()
+        self.descriptions = descriptions or Descriptions()
+        self.log = log
+        self.clock = clock
+        self.sessions: dict[int, Session] = {}  # in connection order (LIST CLIENT: newest first)
+        self.tracking: dict[str, list] = {}  # upper id -> [status, time]
+        self.tracking_enabled = False
+        self.trackingdelay = 3600
+        self.tls_state = "unconfigured"  # "unconfigured" | "ready" | "unsupported"
+        # tcp-wrappers hook: (client address, NUT user name) -> allowed
+        self.hosts_access: Callable[[str, str], bool] | None = None
+        self._commands = {
+            "VER": self._ver, "NETVER": self._netver, "PROTVER": self._netver,
+            "HELP": self._help, "STARTTLS": self._starttls, "GET": self._get,
+            "LIST": self._list, "USERNAME": self._username, "PASSWORD": self._password,
+            "LOGIN": self._login, "LOGOUT": self._logout, "PRIMARY": self._primary,
+            "MASTER": self._master, "FSD": self._fsd, "SET": self._set,
+            "INSTCMD": self._instcmd,
+        }
+        self._auth = {"LOGIN", "PRIMARY", "MASTER", "FSD", "SET", "INSTCMD"}
+
+    # -- UPS table -------------------------------------------------------------------
+    def add_ups(self, ups: Ups, front: bool = False) -> None:
+        self.ups[ups.name.lower()] = ups
+        if front:
+            self.ups_order.insert(0, ups)
+        else:
+            self.ups_order.append(ups)
+
+    def remove_ups(self, ups: Ups) -> None:
+        self.ups.pop(ups.name.lower(), None)
+        self.ups_order = [u for u in self.ups_order if u is not ups]
+
+    def find(self, name: str) -> Ups | None:
+        return self.ups.get(name.lower())
+
+    # -- sessions --------------------------------------------------------------------
+    def open_session(self, session: Session) -> None:
+        self.sessions[id(session)] = session
+
+    def close_session(self, session: Session) -> None:
+        if self.sessions.pop(id(session), None) is None:
+            return
+        if session.loginups is not None:
+            ups = self.find(session.loginups)
+            if ups is None:
+                self.log("info", f"Tried to decrement invalid ups name ({session.loginups})")
+            elif ups.numlogins > 0:
+                ups.numlogins -= 1
+
+    # -- tracking --------------------------------------------------------------------
+    def tracking_set(self, ident: str, value: str) -> None:
+        entry = self.tracking.get(ident.upper())
+        if entry is not None:
+            entry[0] = atoi(value)
+        if not value.startswith("PENDING"):
+            self.log("info", f"tracking ID: {ident}\tresult: {self.tracking_get(ident)}")
+
+    def tracking_get(self, ident: str) -> str:
+        entry = self.tracking.get(ident.upper())
+        if entry is None:
+            return "ERR UNKNOWN"
+        return _TRACKING_TEXT.get(entry[0], "ERR UNKNOWN")
+
+    def tracking_cleanup(self) -> None:
+        now = self.clock()
+        old = [k for k, (_, t) in self.tracking.items() if now - t > self.trackingdelay]
+        for k in old:
+            del self.tracking[k]
+
+    # -- dispatch --------------------------------------------------------------------
+    def handle(self, session: Session, words: list[str]) -> bytes:
+        if not words:
+            return E_UNKNOWN_COMMAND
+        name = words[0].upper()
+        func = self._commands.get(name)
+        if func is None:
+            return E_UNKNOWN_COMMAND
+        if name in self._auth:
+            if session.username is None:
+                return E_USERNAME_REQUIRED
+            if session.password is None:
+                return E_PASSWORD_REQUIRED
+            if self.hosts_access is not None and not self.hosts_access(session.addr,
+                                                                       session.username):
+                return E_ACCESS_DENIED
+        return func(session, words[1:])
+
+    def _available(self, ups: Ups) -> bytes | None:
+        if not ups.connected:
+            return E_DRIVER_NOT_CONNECTED
+        if ups.stale:
+            return E_DATA_STALE
+        return None
+
+    def _lookup(self, name: str) -> tuple[Ups | None, bytes | None]:
+        ups = self.ups.get(name.lower())
+        if ups is None:
+            return None, E_UNKNOWN_UPS
+        if not ups.connected:
+            return None, E_DRIVER_NOT_CONNECTED
+        if ups.stale:
+            return None, E_DATA_STALE
+        return ups, None
+
+    # -- simple commands -------------------------------------------------------------
+    def _ver(self, s: Session, args: list[str]) -> bytes:
+        return E_INVALID_ARGUMENT if args else line(VER_TEXT)
+
+    def _netver(self, s: Session, args: list[str]) -> bytes:
+        return E_INVALID_ARGUMENT if args else NETVER.encode() + b"\n"
+
+    def _help(self, s: Session, args: list[str]) -> bytes:
+        return E_INVALID_ARGUMENT if args else line(HELP_TEXT)
+
+    def _starttls(self, s: Session, args: list[str]) -> bytes:
+        if s.ssl:
+            return E_ALREADY_SSL_MODE
+        if self.tls_state == "unsupported":
+            return E_FEATURE_NOT_SUPPORTED
+        if self.tls_state != "ready":
+            return E_FEATURE_NOT_CONFIGURED
+        s.starttls = True
+        return b"OK STARTTLS\n"
+
+    def _username(self, s: Session, args: list[str]) -> bytes:
+        if len(args) != 1:
+            return E_INVALID_ARGUMENT
+        if s.username is not None:
+            self.log("info", f"Client {s.username}@{s.addr} tried to set a username twice")
+            return E_ALREADY_SET_USERNAME
+        s.username = args[0]
+        return OK
+
+    def _password(self, s: Session, args: list[str]) -> bytes:
+        if len(args) != 1:
+            return E_INVALID_ARGUMENT
+        if s.password is not None:
+            if s.username is not None:
+                self.log("info", f"Client {s.username}@{s.addr} tried to set a password twice")
+            else:
+                self.log("info", f"Client on {s.addr} tried to set a password twice")
+            return E_ALREADY_SET_PASSWORD
+        s.password = args[0]
+        return OK
+
+    def _login(self, s: Session, args: list[str]) -> bytes:
+        if len(args) != 1:
+            return E_INVALID_ARGUMENT
+        if s.loginups is not None:
+            self.log("info", f"Client {s.username}@{s.addr} tried to login twice")
+            return E_ALREADY_LOGGED_IN
+        ups = self.find(args[0])
+        if ups is None:
+            return E_UNKNOWN_UPS
+        if not self.users.check_action(s.username, s.password, "LOGIN"):
+            return E_ACCESS_DENIED
+        ups.numlogins += 1
+        s.loginups = ups.name
+        self.log("info", f"User {s.username}@{s.addr} logged into UPS [{ups.name}]"
+                         + (" (SSL)" if s.ssl else ""))
+        return OK
+
+    def _logout(self, s: Session, args: list[str]) -> bytes:
+        if args:
+            return E_INVALID_ARGUMENT
+        if s.loginups is not None:
+            self.log("info", f"User {s.username}@{s.addr} logged out from UPS [{s.loginups}]"
+                             + (" (SSL)" if s.ssl else ""))
+        s.logout = True
+        return b"OK Goodbye\n"
+
+    def _primary_check(self, s: Session, args: list[str]) -> bytes | None:
+        if len(args) != 1:
+            return E_INVALID_ARGUMENT
+        if self.find(args[0]) is None:
+            return E_UNKNOWN_UPS
+        if not (self.users.check_action(s.username, s.password, "PRIMARY")
+                or self.users.check_action(s.username, s.password, "MASTER")):
+            return E_ACCESS_DENIED
+        return None
+
+    def _primary(self, s: Session, args: list[str]) -> bytes:
+        return self._primary_check(s, args) or b"OK PRIMARY-GRANTED\n"
+
+    def _master(self, s: Session, args: list[str]) -> bytes:
+        return self._primary_check(s, args) or b"OK MASTER-GRANTED\n"
+
+    def _fsd(self, s: Session, args: list[str]) -> bytes:
+        if len(args) != 1:
+            return E_INVALID_ARGUMENT
+        ups = self.find(args[0])
+        if ups is None:
+            return E_UNKNOWN_UPS
+        if not self.users.check_action(s.username, s.password, "FSD"):
+            return E_ACCESS_DENIED
+        self.log("info", f"Client {s.username}@{s.addr} set FSD on UPS [{ups.name}]")
+        ups.fsd = True
+        return b"OK FSD-SET\n"
+
+    # -- GET -------------------------------------------------------------------------
+    def _get(self, s: Session, args: list[str]) -> bytes:
+        n = len(args)
+        if n < 1:
+            return E_INVALID_ARGUMENT
+        sub = args[0].upper()
+        if sub == "TRACKING":
+            if n < 2:
+                return b"ON\n" if s.tracking else b"OFF\n"
+            if not s.tracking:
+                return E_FEATURE_NOT_CONFIGURED
+            return self.tracking_get(args[1]).encode() + b"\n"
+        if n < 2:
+            return E_INVALID_ARGUMENT
+        upsname = args[1]
+        if sub == "NUMLOGINS":
+            ups, e = self._lookup(upsname)
+            if e:
+                return e
+            return line(f"NUMLOGINS {upsname} {ups.numlogins}")
+        if sub == "UPSDESC":
+            ups = self.find(upsname)
+            if ups is None:
+                return E_UNKNOWN_UPS
+            if ups.desc is not None:
+                return line(f'UPSDESC {upsname} "{encode(ups.desc)}"')
+            return line(f'UPSDESC {upsname} "Unavailable"')
+        if n < 3:
+            return E_INVALID_ARGUMENT
+        name = args[2]
+        if sub == "VAR":
+            if name[:7].lower() == "server.":
+                low = name.lower()
+                if low == "server.info":
+                    return line(f'VAR {upsname} server.info "{VER_TEXT}"')
+                if low == "server.version":
+                    return line(f'VAR {upsname} server.version "{NUT_VERSION}"')
+                return E_VAR_NOT_SUPPORTED
+            ups, e = self._lookup(upsname)
+            if e:
+                return e
+            var = ups.data.vars.get(name.lower())
+            if var is None:
+                return E_VAR_NOT_SUPPORTED
+            if ups.fsd and name.lower() == "ups.status":
+                return line(f'VAR {upsname} {name} "FSD {var.value}"')
+            out = f'VAR {upsname} {name} "{var.value}"\n'.encode("latin-1", "replace")
+            return out if len(out) <= MAX_LINE else out[:MAX_LINE]
+        if sub == "TYPE":
+            ups, e = self._lookup(upsname)
+            if e:
+                return e
+            var = ups.data.get(name)
+            if var is None:
+                return E_VAR_NOT_SUPPORTED
+            text = f"TYPE {upsname} {name}"
+            if var.flags & FLAG_RW:
+                text += " RW"
+            if var.enums:
+                text += " ENUM"
+            if var.ranges:
+                text += " RANGE"
+            if var.flags & FLAG_STRING:
+                return line(f"{text} STRING:{var.aux}")
+            return line(f"{text} NUMBER")
+        if sub == "DESC":
+            ups, e = self._lookup(upsname)
+            if e:
+                return e
+            desc = self.descriptions.var(name)
+            return line(f'DESC {upsname} {name} "{desc or "Description unavailable"}"')
+        if sub == "CMDDESC":
+            ups, e = self._lookup(upsname)
+            if e:
+                return e
+            desc = self.descriptions.cmd(name)
+            return line(f'CMDDESC {upsname} {name} "{desc or "Description unavailable"}"')
+        return E_INVALID_ARGUMENT
+
+    # -- LIST ------------------------------------------------------------------------
+    def _list(self, s: Session, args: list[str]) -> bytes:
+        n = len(args)
+        if n < 1:
+            return E_INVALID_ARGUMENT
+        sub = args[0].upper()
+        if sub == "UPS":
+            out = [b"BEGIN LIST UPS\n"]
+            for ups in self.ups_order:
+                desc = encode(ups.desc) if ups.desc is not None else "Description unavailable"
+                out.append(line(f'UPS {ups.name} "{desc}"'))
+            out.append(b"END LIST UPS\n")
+            return b"".join(out)
+        if n < 2:
+            return E_INVALID_ARGUMENT
+        upsname = args[1]
+        if sub in ("VAR", "RW", "CMD"):
+            ups, e = self._lookup(upsname)
+            if e:
+                return e
+            kind = ("VAR", "RW", "CMD").index(sub)
+            return ups.cached(kind, upsname, lambda: self._build_list(ups, sub, upsname))
+        if sub == "CLIENT":
+            ups = self.find(upsname)
+            if ups is None:
+                return E_UNKNOWN_UPS
+            out = [line(f"BEGIN LIST CLIENT {upsname}")]
+            for c in reversed(list(self.sessions.values())):
+                if c.loginups is not None and c.loginups.lower() == ups.name.lower():
+                    out.append(line(f"CLIENT {c.loginups} {c.addr}"))
+            out.append(line(f"END LIST CLIENT {upsname}"))
+            return b"".join(out)
+        if n < 3:
+            return E_INVALID_ARGUMENT
+        name = args[2]
+        if sub in ("ENUM", "RANGE"):
+            ups, e = self._lookup(upsname)
+            if e:
+                return e
+            var = ups.data.get(name)
+            if var is None:
+                return E_VAR_NOT_SUPPORTED
+            out = [line(f"BEGIN LIST {sub} {upsname} {name}")]
+            if sub == "ENUM":
+                out += [line(f'ENUM {upsname} {name} "{v}"') for v in var.enums]
+            else:
+                out += [line(f'RANGE {upsname} {name} "{a}" "{b}"') for a, b in var.ranges]
+            out.append(line(f"END LIST {sub} {upsname} {name}"))
+            return b"".join(out)
+        return E_INVALID_ARGUMENT
+
+    def _build_list(self, ups: Ups, sub: str, upsname: str) -> bytes:
+        out = [line(f"BEGIN LIST {sub} {upsname}")]
+        if sub == "CMD":
+            out += [line(f"CMD {upsname} {c}") for c in ups.data.sorted_cmds()]
+        elif sub == "RW":
+            out += [line(f'RW {upsname} {v.name} "{v.value}"')
+                    for v in ups.data.sorted_vars() if v.flags & FLAG_RW]
+        else:
+            for v in ups.data.sorted_vars():
+                if ups.fsd and v.name.lower() == "ups.status":
+                    out.append(line(f'VAR {upsname} {v.name} "FSD {v.value}"'))
+                else:
+                    out.append(line(f'VAR {upsname} {v.name} "{v.value}"'))
+        out.append(line(f"END LIST {sub} {upsname}"))
+        return b"".join(out)
+
+    # -- SET / INSTCMD ---------------------------------------------------------------
+    def _set(self, s: Session, args: list[str]) -> bytes:
+        n = len(args)
+        if n < 2:
+            return E_INVALID_ARGUMENT
+        sub = args[0].upper()
+        if sub == "VAR":
+            if n < 4:
+                return E_INVALID_ARGUMENT
+            tracking_id = new_tracking_id() if s.tracking else None
+            return self._set_var(s, args[1], args[2], args[3], tracking_id)
+        if sub == "TRACKING":
+            mode = args[1].upper()
+            if mode == "ON":
+                self.tracking_enabled = True
+                s.tracking = True
+            elif mode == "OFF":
+                s.tracking = False
+            else:
+                return E_INVALID_ARGUMENT
+            return OK
+        return E_INVALID_ARGUMENT
+
+    def _set_var(self, s: Session, upsname: str, name: str, value: str,
+                 tracking_id: str | None) -> bytes:
+        ups, e = self._lookup(upsname)
+        if e:
+            return e
+        if not self.users.check_action(s.username, s.password, "SET"):
+            return E_ACCESS_DENIED
+        var = ups.data.get(name)
+        if var is None:
+            return E_VAR_NOT_SUPPORTED
+        if not var.flags & FLAG_RW:
+            return E_READONLY
+        if var.flags & FLAG_STRING:
+            if var.aux < 1:
+                self.log("warning", f"UPS [{ups.name}]: auxdata for {name} is invalid")
+                return E_SET_FAILED
+            if var.aux < len(value):
+                return E_TOO_LONG
+        if var.enums and encode(value) not in var.enums and value not in var.enums:
+            return E_INVALID_VALUE
+        if var.ranges:
+            number = atoi(value)
+            if not any(lo <= number <= hi for lo, hi in var.ranges):
+                return E_INVALID_VALUE
+        cmd = f'SET {name} "{encode(value)}"'
+        if tracking_id:
+            cmd += f" TRACKING {tracking_id}"
+            self.tracking[tracking_id] = [PENDING, self.clock()]
+        self.log("info", f"Set variable: {s.username}@{s.addr} set {name} on {ups.name} to "
+                         f"{value} (tracking ID: {tracking_id or 'disabled'})")
+        if not ups.driver_send((cmd + "\n").encode("latin-1", "replace")):
+            self.log("info", "Set command send failed")
+            return E_SET_FAILED
+        return line(f"OK TRACKING {tracking_id}") if tracking_id else OK
+
+    def _instcmd(self, s: Session, args: list[str]) -> bytes:
+        n = len(args)
+        if n < 2:
+            return E_INVALID_ARGUMENT
+        upsname, cmdname = args[0], args[1]
+        param = args[2] if n == 3 else None
+        tracking_id = new_tracking_id() if s.tracking else None
+        ups, e = self._lookup(upsname)
+        if e:
+            return e
+        if not ups.data.has_cmd(cmdname):
+            return E_CMD_NOT_SUPPORTED
+        if not self.users.check_instcmd(s.username, s.password, cmdname):
+            return E_ACCESS_DENIED
+        cmd = f"INSTCMD {cmdname}"
+        if param is not None:
+            cmd += " " + encode(param)
+        if tracking_id:
+            cmd += f" TRACKING {tracking_id}"
+            self.tracking[tracking_id] = [PENDING, self.clock()]
+        self.log("info", f"Instant command: {s.username}@{s.addr} did {cmdname}"
+                         + (f" with value {param}" if param is not None else "")
+                         + f" on {ups.name} (tracking ID: {tracking_id or 'disabled'})")
+        if not ups.driver_send((cmd + "\n").encode("latin-1", "replace")):
+            self.log("info", "Set command send failed")
+            return E_INSTCMD_FAILED
+        return line(f"OK TRACKING {tracking_id}") if tracking_id else OK

@@ -1,0 +1,474 @@
+"""The upsd event loop: TCP clients, driver sockets, timers, reload. Thin asyncio around
+the sans-IO cores (``protocol``, ``state``, ``config``).
+
+One loop; each client is an ``asyncio.Protocol`` so a request costs one callback, one
+tokenizer pass and one ``write`` of the whole reply. Beyond C: replies to a client that
+does not read are bounded (reading from it pauses; it is dropped if it stays stuck), a
+driver socket queues what we forward instead of failing, and connections over MAXCONN get
+``ERR MAX-CONNECTIONS`` before being closed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import socket
+import time
+from typing import Callable
+
+from .. import parseconf, upsconf
+from ..log import Throttle, log
+from ..parseconf import Tokenizer
+from .config import UpsdConf, Users, load_upsd_conf, load_users
+from .protocol import Server, Session, Ups
+from .state import UpsData
+
+CHUNK = 512  # C upsd reads at most this much per read(); parse errors drop the rest of it
+IDLE_TIMEOUT = 60.0
+TICK = 1.0
+WRITE_HIGH = 256 * 1024  # pause reading a client whose unread replies exceed this
+STUCK_TIMEOUT = 30.0  # ... and drop it if it stays that way this long
+DRIVER_QUEUE_MAX = 4 * 1024 * 1024  # beyond this a SET/INSTCMD is refused, never dropped
+CONNFAIL_INTERVAL = 300.0
+MAX_CONNECTIONS_REPLY = b"ERR MAX-CONNECTIONS\n"
+
+
+def emit(level: str, msg: str) -> None:
+    if level == "stderr":
+        import sys
+
+        try:
+            sys.stderr.write(msg + "\n")
+            sys.stderr.flush()
+        except (OSError, ValueError):
+            pass
+        return
+    getattr(log, level)(msg)
+
+
+class ClientConn(asyncio.Protocol):
+    __slots__ = ("d", "transport", "session", "tok", "last_heard", "backlog", "stuck_since",
+                 "closed", "reading_paused")
+
+    def __init__(self, daemon: "Daemon") -> None:
+        self.d = daemon
+        self.transport = None
+        self.session: Session | None = None
+        self.tok = Tokenizer()
+        self.last_heard = time.monotonic()
+        self.backlog = b""
+        self.stuck_since: float | None = None
+        self.closed = False
+
+    def connection_made(self, transport) -> None:
+        self.transport = transport
+        d = self.d
+        peer = transport.get_extra_info("peername")
+        addr = peer[0] if peer else "unknown"
+        if d.maxconn is not None and d.fd_count() >= d.maxconn:
+            ok, suppressed = d.throttle_maxconn.allow()
+            if ok:
+                log.warning(f"Refusing connection from {addr}: MAXCONN ({d.maxconn}) reached"
+                            + (f" ({suppressed} more not logged)" if suppressed else ""))
+            transport.write(MAX_CONNECTIONS_REPLY)
+            transport.close()
+            self.closed = True
+            return
+        sock = transport.get_extra_info("socket")
+        if sock is not None:
+            try:
+                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            except OSError:
+                pass
+        transport.set_write_buffer_limits(high=WRITE_HIGH)
+        self.session = Session(addr)
+        d.server.open_session(self.session)
+        d.clients[self] = None
+        log.debug(2, f"Connect from {addr}")
+
+    def connection_lost(self, exc) -> None:
+        self._forget()
+
+    def _forget(self) -> None:
+        if self.session is not None and self in self.d.clients:
+            del self.d.clients[self]
+            self.d.server.close_session(self.session)
+            log.debug(2, f"Disconnect from {self.session.addr}")
+        self.closed = True
+
+    def close(self, abort: bool = False) -> None:
+        if self.transport is not None:
+            if abort:
+                self.transport.abort()
+            else:
+                self.transport.close()
+        self._forget()
+
+    def pause_writing(self) -> None:
+        self.stuck_since = time.monotonic()
+
+    def resume_writing(self) -> None:
+        self.stuck_since = None
+        if self.backlog and not self.closed:
+            data, self.backlog = self.backlog, b""
+            self.transport.resume_reading()
+            self.data_received(data)
+
+    def data_received(self, data: bytes) -> None:
+        if self.closed or self.session is None:
+            return
+        if self.backlog:  # still waiting for the client to read; keep order
+            self.backlog += data
+            return
+        session = self.session
+        handle = self.d.server.handle
+        out: list[bytes] = []
+        size = 0
+        n = len(data)
+        pos = 0
+        while pos < n:
+            chunk = data[pos:pos + CHUNK] if n > CHUNK else data
+            pos += CHUNK
+            for ln in self.tok.feed(chunk):
+                if ln.error is not None:
+                    self.d.parse_error(ln.error)
+                    self.tok = Tokenizer()
+                    break
+                self.last_heard = time.monotonic()
+                reply = handle(session, ln.words)
+                out.append(reply)
+                size += len(reply)
+                if session.starttls:
+                    break
+            if session.logout or session.starttls:
+                break
+            if size > WRITE_HIGH and pos < n:
+                self.transport.write(b"".join(out))
+                out.clear()
+                size = 0
+                if self.transport.get_write_buffer_size() > WRITE_HIGH:
+                    self.backlog = data[pos:]
+                    self.transport.pause_reading()
+                    return
+        if out:
+            self.transport.write(out[0] if len(out) == 1 else b"".join(out))
+        if session.logout:
+            self.close()
+        elif session.starttls:
+            self.transport.pause_reading()
+            asyncio.get_running_loop().create_task(self._start_tls())
+
+    async def _start_tls(self) -> None:
+        loop = asyncio.get_running_loop()
+        try:
+            self.transport = await loop.start_tls(self.transport, self, self.d.ssl_context,
+                                                  server_side=True)
+        except (OSError, ConnectionError, asyncio.CancelledError, Exception) as e:  # noqa: B014
+            log.debug(1, f"TLS handshake with {self.session.addr} failed: {e}")
+            self.close(abort=True)
+            return
+        self.session.ssl = True
+        self.session.starttls = False
+        self.tok = Tokenizer()
+
+
+class DriverConn(asyncio.Protocol):
+    """The link to one driver's Unix socket."""
+
+    def __init__(self, daemon: "Daemon", ups: Ups) -> None:
+        self.d = daemon
+        self.ups = ups
+        self.transport = None
+        self.tok = Tokenizer()
+        self.pending: UpsData | None = None  # the dump being received (served as WAIT)
+        now = time.monotonic()
+        self.last_heard = now
+        self.last_ping = 0.0
+
+    def connection_made(self, transport) -> None:
+        self.transport = transport
+        ups = self.ups
+        transport.write(b"DUMPALL\n")
+        ups.reset_data()
+        self.pending = UpsData()
+        ups.connected = True
+        ups.stale = False
+        ups.driver_send = self.send
+        self.last_heard = time.monotonic()
+        log.info(f"Connected to UPS [{ups.name}]: {ups.socket_name}")
+
+    def send(self, data: bytes) -> bool:
+        t = self.transport
+        if t is None or t.is_closing():
+            return False
+        if t.get_write_buffer_size() > DRIVER_QUEUE_MAX:
+            log.warning(f"Send to UPS [{self.ups.name}] failed: driver is not reading")
+            return False
+        t.write(data)
+        return True
+
+    def data_received(self, data: bytes) -> None:
+        n = len(data)
+        pos = 0
+        server = self.d.server
+        while pos < n:
+            chunk = data[pos:pos + CHUNK] if n > CHUNK else data
+            pos += CHUNK
+            for ln in self.tok.feed(chunk):
+                if ln.error is not None:
+                    self.d.parse_error(ln.error)
+                    self.tok = Tokenizer()
+                    break
+                target = self.pending if self.pending is not None else self.ups.data
+                recognised, track = target.apply(ln.words)
+                if not recognised:
+                    continue
+                self.last_heard = time.monotonic()
+                if track is not None:
+                    server.tracking_set(*track)
+                if self.pending is not None and target.dumpdone:
+                    self.ups.data = self.pending
+                    self.pending = None
+        self.d.check_driver(self)
+
+    def connection_lost(self, exc) -> None:
+        self.d.driver_lost(self)
+
+    def close(self) -> None:
+        if self.transport is not None:
+            self.transport.close()
+
+
+class Daemon:
+    def __init__(self, conf: UpsdConf, users: Users, server: Server,
+                 listeners: list[socket.socket], statepath: str) -> None:
+        self.conf = conf
+        self.server = server
+        self.server.users = users
+        self.listeners = listeners
+        self.statepath = statepath
+        self.clients: dict[ClientConn, None] = {}
+        self.drivers: dict[str, DriverConn] = {}  # ups lower name -> live link
+        self.connecting: set[str] = set()
+        self.last_connfail: dict[str, float] = {}
+        self.ssl_context = None
+        self.maxconn = conf.maxconn
+        self.throttle_parse = Throttle(burst=10, period=60.0)
+        self.throttle_maxconn = Throttle(burst=5, period=60.0)
+        self.stop_signal: int | None = None
+        self.reload_cb: Callable[[], None] | None = None
+        self._stopped: asyncio.Event | None = None
+        self._servers: list = []
+
+    def fd_count(self) -> int:
+        return len(self.listeners) + len(self.drivers) + len(self.clients)
+
+    def parse_error(self, error: str) -> None:
+        ok, suppressed = self.throttle_parse.allow()
+        if ok:
+            msg = f"Parse error on sock: {error}"
+            if suppressed:
+                msg += f" ({suppressed} similar messages suppressed)"
+            log.notice(msg)
+
+    # -- drivers ---------------------------------------------------------------------
+    async def _connect(self, ups: Ups) -> None:
+        loop = asyncio.get_running_loop()
+        key = ups.name.lower()
+        try:
+            await loop.create_unix_connection(lambda: self._new_driver(ups),
+                                              ups.socket_name)
+        except OSError as e:
+            now = time.monotonic()
+            last = self.last_connfail.get(key)
+            if last is None or now - last >= CONNFAIL_INTERVAL:
+                self.last_connfail[key] = now
+                log.error(f"Can't connect to UPS [{ups.name}] ({ups.socket_name}): "
+                          f"{e.strerror or e}")
+        finally:
+            self.connecting.discard(key)
+
+    def _new_driver(self, ups: Ups) -> DriverConn:
+        conn = DriverConn(self, ups)
+        self.drivers[ups.name.lower()] = conn
+        return conn
+
+    def driver_lost(self, conn: DriverConn) -> None:
+        ups = conn.ups
+        key = ups.name.lower()
+        if self.drivers.get(key) is conn:
+            del self.drivers[key]
+        if ups.driver_send == conn.send:
+            ups.connected = False
+            ups.data = UpsData()
+            ups.driver_send = lambda data: False
+
+    def check_driver(self, conn: DriverConn) -> None:
+        """C's sstate_dead + staleness transitions, run on every message and tick."""
+        ups = conn.ups
+        maxage = self.conf.maxage
+        now = time.monotonic()
+        data = conn.pending if conn.pending is not None else ups.data
+        dead = data.dumpdone and not data.data_ok
+        if not dead:
+            elapsed = now - conn.last_heard
+            third = maxage // 3
+            if elapsed > third and now - conn.last_ping > third:
+                conn.last_ping = now
+                if not conn.send(b"PING\n"):
+                    log.notice(f"Send ping to UPS [{ups.name}] failed")
+            if elapsed > maxage + 1:
+                dead = True
+        if dead and not ups.stale:
+            ups.stale = True
+            log.notice(f"Data for UPS [{ups.name}] is stale - check driver")
+        elif not dead and ups.stale:
+            ups.stale = False
+            log.notice(f"UPS [{ups.name}] data is no longer stale")
+
+    def disconnect_driver(self, ups: Ups) -> None:
+        conn = self.drivers.pop(ups.name.lower(), None)
+        if conn is not None:
+            conn.close()
+            self.driver_lost(conn)
+
+    # -- clients ---------------------------------------------------------------------
+    def kick_login_clients(self, ups_name: str) -> None:
+        for client in list(self.clients):
+            s = client.session
+            if s is not None and s.loginups == ups_name:
+                log.info(f"Kicking client {s.addr} (was on UPS [{ups_name}])")
+                client.close()
+
+    # -- loop ------------------------------------------------------------------------
+    def tick(self) -> None:
+        loop = asyncio.get_running_loop()
+        for ups in list(self.server.ups_order):
+            key = ups.name.lower()
+            conn = self.drivers.get(key)
+            if conn is None:
+                if key not in self.connecting:
+                    self.connecting.add(key)
+                    loop.create_task(self._connect(ups))
+            else:
+                self.check_driver(conn)
+        now = time.monotonic()
+        for client in list(self.clients):
+            if now - client.last_heard > IDLE_TIMEOUT:
+                client.close()
+            elif client.stuck_since is not None and now - client.stuck_since > STUCK_TIMEOUT:
+                log.notice(f"Dropping client {client.session.addr}: not reading replies")
+                client.close(abort=True)
+        self.server.tracking_cleanup()
+
+    async def _ticker(self) -> None:
+        while True:
+            try:
+                self.tick()
+            except Exception as e:  # a bug in one pass must not kill the daemon
+                log.error(f"upsd main loop: {type(e).__name__}: {e}")
+            await asyncio.sleep(TICK)
+
+    def request_stop(self, sig: int) -> None:
+        self.stop_signal = sig
+        if self._stopped is not None:
+            self._stopped.set()
+
+    def request_reload(self) -> None:
+        if self.reload_cb is not None:
+            try:
+                self.reload_cb()
+            except Exception as e:
+                log.error(f"Reload failed: {type(e).__name__}: {e}")
+
+    async def run(self) -> int:
+        loop = asyncio.get_running_loop()
+        self._stopped = asyncio.Event()
+        for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGQUIT):
+            loop.add_signal_handler(sig, self.request_stop, sig)
+        loop.add_signal_handler(signal.SIGHUP, self.request_reload)
+        for sock in self.listeners:
+            srv = await loop.create_server(lambda: ClientConn(self), sock=sock,
+                                           backlog=1024)
+            self._servers.append(srv)
+        ticker = loop.create_task(self._ticker())
+        await self._stopped.wait()
+        ticker.cancel()
+        for srv in self._servers:
+            srv.close()
+        for client in list(self.clients):
+            client.close(abort=True)
+        for conn in list(self.drivers.values()):
+            conn.close()
+        return 0
+
+
+# -- ups.conf -> UPS table -------------------------------------------------------------
+
+
+def ups_entries(conf: upsconf.UpsConf) -> list[tuple[str, str, str | None]]:
+    """(name, socket name, desc) for each complete section; warnings as C logs them."""
+    out = []
+    for name, section in conf.sections.items():
+        driver, port = section.get("driver"), section.get("port")
+        if not driver or not port:
+            log.warning(f"Warning: ignoring incomplete configuration for UPS [{name}]\n")
+            continue
+        out.append((name, f"{driver}-{name}", section.get("desc")))
+    return out
+
+
+def apply_ups_table(daemon_or_server, entries, reloading: bool, daemon: "Daemon | None" = None):
+    """Create/update/delete UPS entries like C's upsconf_add + reload pass."""
+    server: Server = daemon_or_server
+    seen = set()
+    new: list[Ups] = []
+    for name, sockname, desc in entries:
+        existing = server.find(name)
+        if reloading and existing is not None:
+            if existing.name.lower() in seen:
+                continue
+            seen.add(existing.name.lower())
+            if existing.socket_name != sockname:
+                log.notice(f"Redefined UPS [{name}]")
+                existing.socket_name = sockname
+                if daemon is not None:
+                    daemon.disconnect_driver(existing)
+            existing.desc = desc
+            continue
+        if existing is not None or name.lower() in seen:
+            log.error(f"UPS name [{name}] is already in use!")
+            continue
+        seen.add(name.lower())
+        new.append(Ups(name, sockname, desc))
+    if reloading:
+        for ups in new:
+            # C prepends each new UPS while walking its (reversed) table: file order in front
+            pass
+        for ups in reversed(new):
+            server.add_ups(ups, front=True)
+        for ups in list(server.ups_order):
+            if ups.name.lower() not in seen:
+                log.notice(f"Deleting UPS [{ups.name}]")
+                if daemon is not None:
+                    daemon.kick_login_clients(ups.name)
+                    daemon.disconnect_driver(ups)
+                server.remove_ups(ups)
+    else:
+        for ups in new:
+            server.add_ups(ups)
+    return server
+
+
+def load_ups_conf(path: str):
+    return upsconf.load(path)
+
+
+def load_all(confdir: str):
+    """Config files (for reload)."""
+    return (load_upsd_conf(os.path.join(confdir, "upsd.conf")),
+            load_users(os.path.join(confdir, "upsd.users")))
+
+
+_unused = parseconf  # re-exported for tests that tokenize like the daemon
