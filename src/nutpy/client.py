@@ -1,0 +1,801 @@
+"""NUT network client library (what C's libupsclient is to the C clients).
+
+Three layers:
+
+* a sans-IO core: request building (C ``build_cmd`` quoting), reply-line reading and
+  parsing (``parseconf`` rules), ``BEGIN LIST``/``END LIST`` framing, and ``ERR`` lines
+  turned into ``ServerError`` carrying the NUT code and libupsclient's message;
+* ``Client``, a synchronous socket client with a pythonic API (``get_var``, ``list_vars``,
+  ``set_var``, ``instcmd``, tracking waits, ``starttls``...);
+* ``PyNUTClient``, a drop-in for NUT's ``PyNUT.PyNUTClient`` built on ``Client``.
+
+``nutpy.aioclient.AsyncClient`` drives the same core with asyncio.
+
+Start-up cost matters (``upsc`` is run from shell loops): this module imports only
+``_socket`` at load time; ``ssl``/``nutpy.tls`` are imported when TLS is asked for.
+"""
+
+from __future__ import annotations
+
+import _socket
+import os
+
+from .netproto import client_message
+from .parseconf import Tokenizer, encode
+
+DEFAULT_PORT = 3493
+DEFAULT_TIMEOUT = 5.0  # C DEFAULT_NETWORK_TIMEOUT for reads
+DEFAULT_TRACKING_TIMEOUT = 10  # upscmd/upsrw -t default
+_RECV_SIZE = 65536
+
+
+# ---------------------------------------------------------------------------------------
+# Errors
+
+
+class PyNUTError(Exception):
+    """Base class of every error raised here (the name PyNUT users catch)."""
+
+
+class NutError(PyNUTError):
+    """A failure, with the message C's ``upscli_strerror`` would give (``str(e)``)."""
+
+    code: str | None = None
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class ServerError(NutError):
+    """upsd answered ``ERR <code>``; ``reply`` is that line, ``code`` its first word."""
+
+    def __init__(self, reply: str) -> None:
+        rest = reply[4:]
+        super().__init__(client_message(rest))
+        self.reply = reply
+        words = rest.split()
+        self.code = words[0] if words else ""
+
+
+class ConnectionFailure(NutError):
+    """Local/transport failure: no such host, connection refused, server gone..."""
+
+
+class ProtocolError(NutError):
+    """upsd sent something that is not the reply asked for."""
+
+
+class TLSError(NutError):
+    """STARTTLS could not be set up (or was required and refused)."""
+
+
+# ---------------------------------------------------------------------------------------
+# Sans-IO core
+
+
+def build_request(command: str, *args: str) -> bytes:
+    """A request line as C ``build_cmd`` writes it: each argument pconf-escaped, and
+    double-quoted when it contains a space."""
+    parts = [command]
+    for arg in args:
+        enc = encode(arg)
+        parts.append(f'"{enc}"' if " " in arg else enc)
+    return (" ".join(parts) + "\n").encode("latin-1", "replace")
+
+
+def build_value_request(command: str, *args: str) -> bytes:
+    """Like ``build_request`` but the last argument (a value) is always quoted, as
+    ``upsrw`` sends ``SET VAR ups var "value"``."""
+    head = build_request(command, *args[:-1])[:-1]
+    return head + b' "' + encode(args[-1]).encode("latin-1", "replace") + b'"\n'
+
+
+def _is_plain_quoted(line: str) -> bool:
+    """True for a ``WORDS "value"`` line that splits without the state machine."""
+    if not line.endswith('"') or line.count('"') != 2:
+        return False
+    if "\\" in line or "#" in line or "=" in line:
+        return False
+    start = line.find('"')
+    return start > 0 and line[start - 1] == " " and line.isascii() and line.isprintable()
+
+
+def tokenize(line: str) -> list[str]:
+    """The words of one reply line (parseconf rules); ``ProtocolError`` with C's
+    ``Parse error: ...`` text on a tokenizer error."""
+    if _is_plain_quoted(line):
+        # The common VAR/RW/UPS/DESC reply shape; same result as the tokenizer.
+        start = line.find('"')
+        words = line[:start].split()
+        words.append(line[start + 1:-1])
+        if len(words) <= 32 and all(len(w) <= 512 for w in words):
+            return words
+    lines = Tokenizer().feed(line.encode("latin-1", "replace") + b"\n")
+    if not lines:
+        return []
+    if lines[0].error:
+        raise ProtocolError(f"Parse error: {lines[0].error}")
+    return lines[0].words
+
+
+def check_error(line: str) -> None:
+    """Raise ``ServerError`` for an ``ERR`` line (C compares the first 3 bytes)."""
+    if line.startswith("ERR"):
+        raise ServerError(line)
+
+
+def _matches(query: tuple[str, ...] | list[str], words: list[str]) -> bool:
+    if len(words) < len(query):
+        return False
+    return all(q.lower() == w.lower() for q, w in zip(query, words))
+
+
+def parse_get(line: str, query: tuple[str, ...]) -> list[str]:
+    """Words of the reply to ``GET <query>``; they start with the query words."""
+    check_error(line)
+    words = tokenize(line)
+    if not _matches(query, words):
+        raise ProtocolError("Protocol error")
+    return words
+
+
+class ListReply:
+    """Collects the reply to ``LIST <query>``: feed lines until ``feed`` returns True;
+    ``items`` then holds the words of each item line."""
+
+    __slots__ = ("query", "items", "_begun")
+
+    def __init__(self, query: tuple[str, ...]) -> None:
+        self.query = query
+        self.items: list[list[str]] = []
+        self._begun = False
+
+    def feed(self, line: str) -> bool:
+        check_error(line)
+        words = tokenize(line)
+        if not self._begun:
+            if (len(words) < 2 or words[0].upper() != "BEGIN" or words[1].upper() != "LIST"
+                    or not _matches(self.query, words[2:])):
+                raise ProtocolError("Protocol error")
+            self._begun = True
+            return False
+        if not words:
+            raise ProtocolError("Protocol error")
+        if len(words) >= 2 and words[0] == "END" and words[1] == "LIST":
+            return True
+        if not _matches(self.query, words):
+            raise ProtocolError("Protocol error")
+        self.items.append(words)
+        return False
+
+
+class LineBuffer:
+    """Bytes in, complete lines (str, LF removed) out."""
+
+    __slots__ = ("_buf",)
+
+    def __init__(self) -> None:
+        self._buf = b""
+
+    def feed(self, data: bytes) -> None:
+        self._buf += data
+
+    def pop_line(self) -> str | None:
+        nl = self._buf.find(b"\n")
+        if nl < 0:
+            return None
+        line = self._buf[:nl]
+        self._buf = self._buf[nl + 1:]
+        return line.decode("latin-1")
+
+    @property
+    def pending(self) -> bytes:
+        return self._buf
+
+
+def split_addr(text: str) -> tuple[str, int]:
+    """C ``upscli_splitaddr``: ``host[:port]`` or ``[v6addr][:port]``. ``ValueError``
+    carries the line C prints on stderr."""
+    text = text[:255]  # C copies into a SMALLBUF
+    if not text:
+        raise ValueError("upscli_splitaddr: can't parse empty string")
+    if text.startswith("["):
+        close = text.find("]")
+        if close < 0:
+            raise ValueError("upscli_splitaddr: missing closing bracket in [domain literal]")
+        host = text[1:close]
+        rest = text[close + 1:]
+        if not rest.startswith(":"):
+            return host, DEFAULT_PORT
+        port_text = rest[1:]
+    else:
+        host = _strtok_first(text, ":")
+        colon = text.find(":")
+        if colon < 0:
+            return host, DEFAULT_PORT
+        port_text = text[colon + 1:]
+    port = _strtol(port_text) if port_text else 0
+    if not port_text or port < 1 or port > 65535:
+        raise ValueError("upscli_splitaddr: no port specified after ':' separator")
+    return host, port
+
+
+def split_name(text: str | None) -> tuple[str, str, int]:
+    """C ``upscli_splitname``: ``ups[@host[:port]]`` -> (ups, host, port)."""
+    if text is None:
+        raise ValueError(None)
+    text = text[:255]
+    if not text:
+        raise ValueError("upscli_splitname: can't parse empty string")
+    ups = _strtok_first(text, "@")
+    at = text.find("@")
+    if at < 0:
+        return ups, "localhost", DEFAULT_PORT
+    host, port = split_addr(text[at + 1:])
+    return ups, host, port
+
+
+def _strtok_first(text: str, delim: str) -> str:
+    """First token of C ``strtok(text, delim)`` (leading delimiters skipped)."""
+    for part in text.split(delim):
+        if part:
+            return part
+    return ""
+
+
+def _strtol(text: str) -> int:
+    text = text.lstrip(" \t\n\r\v\f")
+    sign = 1
+    if text[:1] in "+-" and text:
+        sign = -1 if text[0] == "-" else 1
+        text = text[1:]
+    digits = ""
+    for ch in text:
+        if not ch.isdigit():
+            break
+        digits += ch
+    return sign * int(digits) if digits else 0
+
+
+# ---------------------------------------------------------------------------------------
+# Post-processing shared by the sync and async clients
+
+
+def _value(words: list[str]) -> str:
+    if len(words) < 4:
+        raise ProtocolError("Protocol error")
+    return words[3]
+
+
+def _item_map(key: int, val: int):
+    def post(items: list[list[str]]) -> dict[str, str]:
+        return {w[key]: (w[val] if len(w) > val else "") for w in items}
+    return post
+
+
+def _item_list(index: int):
+    def post(items: list[list[str]]) -> list[str]:
+        return [w[index] for w in items if len(w) > index]
+    return post
+
+
+def _ranges(items: list[list[str]]) -> list[tuple[str, str]]:
+    return [(w[3], w[4]) for w in items if len(w) > 4]
+
+
+def _type_flags(words: list[str]) -> list[str]:
+    return words[3:]
+
+
+def _numlogins(words: list[str]) -> int:
+    if len(words) < 3:
+        raise ProtocolError("Protocol error")
+    return int(words[2])
+
+
+def _ok_or_tracking(line: str) -> str | None:
+    """``OK`` -> None, ``OK TRACKING <id>`` -> id; anything else raises."""
+    check_error(line)
+    if not line.startswith("OK"):
+        raise ProtocolError("Invalid response from server")
+    words = line.split()
+    if len(words) >= 3 and words[1] == "TRACKING":
+        return words[2]
+    return None
+
+
+def _ok(line: str) -> str:
+    check_error(line)
+    if not line.startswith("OK"):
+        raise ProtocolError("Invalid response from server")
+    return line
+
+
+class _Api:
+    """The pythonic API, written once against three primitives that the sync client
+    implements as plain calls and the async client as coroutines:
+    ``_get(query, post)``, ``_list(query, post)``, ``_simple(request_bytes, post)``."""
+
+    def get_var(self, ups: str, var: str):
+        return self._get(("VAR", ups, var), _value)
+
+    def get_type(self, ups: str, var: str):
+        """Type words after the name, e.g. ``['RW', 'STRING:32']``."""
+        return self._get(("TYPE", ups, var), _type_flags)
+
+    def get_desc(self, ups: str, var: str):
+        return self._get(("DESC", ups, var), _value)
+
+    def get_cmddesc(self, ups: str, cmd: str):
+        return self._get(("CMDDESC", ups, cmd), _value)
+
+    def get_upsdesc(self, ups: str):
+        return self._get(("UPSDESC", ups), lambda w: w[2] if len(w) > 2 else "")
+
+    def num_logins(self, ups: str):
+        return self._get(("NUMLOGINS", ups), _numlogins)
+
+    def list_ups(self):
+        """``{name: description}`` in server order."""
+        return self._list(("UPS",), _item_map(1, 2))
+
+    def list_vars(self, ups: str):
+        return self._list(("VAR", ups), _item_map(2, 3))
+
+    def list_rw(self, ups: str):
+        return self._list(("RW", ups), _item_map(2, 3))
+
+    def list_cmds(self, ups: str):
+        return self._list(("CMD", ups), _item_list(2))
+
+    def list_enum(self, ups: str, var: str):
+        return self._list(("ENUM", ups, var), _item_list(3))
+
+    def list_range(self, ups: str, var: str):
+        """``[(min, max), ...]`` as strings."""
+        return self._list(("RANGE", ups, var), _ranges)
+
+    def list_clients(self, ups: str):
+        return self._list(("CLIENT", ups), _item_list(2))
+
+    def ver(self):
+        return self._simple(b"VER\n", _plain)
+
+    def help(self):
+        return self._simple(b"HELP\n", _plain)
+
+    def protver(self):
+        return self._simple(b"PROTVER\n", _plain)
+
+    def authenticate(self, username: str, password: str):
+        """Send USERNAME then PASSWORD (upsd checks them only when an action needs them)."""
+        return self._simple_seq(
+            [build_request("USERNAME", username), build_request("PASSWORD", password)], _ok)
+
+    def login(self, ups: str):
+        """``LOGIN <ups>`` (as upsmon does): counts in NUMLOGINS while connected."""
+        return self._simple(build_request("LOGIN", ups), _ok)
+
+    def primary(self, ups: str):
+        return self._simple(build_request("PRIMARY", ups), _ok)
+
+    def fsd(self, ups: str):
+        return self._simple(build_request("FSD", ups), _ok)
+
+    def set_tracking(self, on: bool = True):
+        return self._simple(b"SET TRACKING ON\n" if on else b"SET TRACKING OFF\n", _ok)
+
+    def get_tracking(self, tracking_id: str):
+        """``PENDING``, ``SUCCESS`` or an ``ERR ...`` result line, as upsd says it."""
+        return self._simple(build_request("GET", "TRACKING", tracking_id), _plain)
+
+
+def _plain(line: str) -> str:
+    return line
+
+
+# ---------------------------------------------------------------------------------------
+# Synchronous client
+
+
+class Client(_Api):
+    """A connection to upsd.
+
+    ``tls``: ``False`` (plain), ``"try"`` (STARTTLS, continue in clear if refused) or
+    ``"force"`` (refuse to go on without TLS — nothing else is sent before it is up).
+    ``certverify``: check the server certificate chain and host name. ``certpath``: CA
+    file/dir; ``certfile``: client certificate; ``certname``: expected server name (C
+    CERTHOST), defaults to the host. ``certhost``: ``{host: (certname, certverify,
+    forcessl)}`` rules that override these per host, like upsmon.conf CERTHOST.
+    """
+
+    def __init__(self, host: str = "localhost", port: int = DEFAULT_PORT,
+                 timeout: float | None = DEFAULT_TIMEOUT, *, connect: bool = True,
+                 tls: bool | str = False, certverify: bool = False,
+                 certpath: str | None = None, certfile: str | None = None,
+                 certname: str | None = None,
+                 certhost: dict | None = None) -> None:
+        self.host = host
+        self.port = port
+        self.timeout = timeout
+        self.tls_mode = tls
+        self.certverify = certverify
+        self.certpath = certpath
+        self.certfile = certfile
+        self.certname = certname
+        if certhost and host in certhost:
+            rule = certhost[host]
+            self.certname, self.certverify = rule[0], bool(rule[1])
+            if len(rule) > 2 and rule[2]:
+                self.tls_mode = "force"
+            elif not self.tls_mode:
+                self.tls_mode = "try"
+        self.sock = None
+        self.tls_active = False
+        self._buf = LineBuffer()
+        if connect:
+            self.connect()
+
+    # -- transport ----------------------------------------------------------------------
+
+    def connect(self) -> None:
+        """Resolve and connect like libupsclient (first address that accepts wins);
+        errors carry C's messages (``No such host``, ``Connection failure: ...``)."""
+        try:
+            infos = _socket.getaddrinfo(self.host, str(self.port), 0, _socket.SOCK_STREAM,
+                                        _socket.IPPROTO_TCP)
+        except _socket.gaierror as e:
+            if e.errno in (_socket.EAI_NONAME, getattr(_socket, "EAI_NODATA", -5)):
+                raise ConnectionFailure("No such host") from None
+            raise ConnectionFailure("Unknown error") from None
+        error: NutError = ConnectionFailure("Unknown error")
+        for family, socktype, proto, _name, addr in infos:
+            try:
+                sock = _socket.socket(family, socktype, proto)
+            except OSError as e:
+                error = ConnectionFailure(f"socket failure: {os.strerror(e.errno)}")
+                continue
+            try:
+                sock.settimeout(self.timeout)
+                sock.connect(addr)
+            except OSError as e:
+                sock.close()
+                msg = os.strerror(e.errno) if e.errno else "Connection timed out"
+                error = ConnectionFailure(f"Connection failure: {msg}")
+                continue
+            # Requests are written whole and at once; replies are ACKed at once so a
+            # server doing one write() per line is never held by the 40 ms delayed ACK.
+            sock.setsockopt(_socket.IPPROTO_TCP, _socket.TCP_NODELAY, 1)
+            self.sock = sock
+            self._buf = LineBuffer()
+            self.tls_active = False
+            break
+        else:
+            raise error
+        if self.tls_mode:
+            self.starttls(required=self.tls_mode == "force")
+
+    def close(self) -> None:
+        if self.sock is not None:
+            try:
+                self.sock.close()
+            finally:
+                self.sock = None
+
+    def __enter__(self) -> Client:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def fileno(self) -> int:
+        return self.sock.fileno() if self.sock is not None else -1
+
+    def send(self, data: bytes) -> None:
+        if self.sock is None:
+            raise ConnectionFailure("Driver not connected")  # C's message for fd < 0
+        try:
+            self.sock.sendall(data)
+        except OSError as e:
+            self.close()
+            raise ConnectionFailure(f"Write error: {os.strerror(e.errno or 0)}") from None
+
+    def readline(self, timeout: float | None = -1.0) -> str:
+        """One reply line without its LF."""
+        line = self._buf.pop_line()
+        if line is not None:
+            return line
+        if self.sock is None:
+            raise ConnectionFailure("Driver not connected")
+        sock = self.sock
+        if timeout != -1.0:
+            sock.settimeout(timeout)
+        quickack = getattr(_socket, "TCP_QUICKACK", None)
+        try:
+            while True:
+                if quickack is not None and not self.tls_active:
+                    sock.setsockopt(_socket.IPPROTO_TCP, quickack, 1)
+                try:
+                    data = sock.recv(_RECV_SIZE)
+                except TimeoutError:
+                    self.close()
+                    raise ConnectionFailure("Read error: Connection timed out") from None
+                except OSError as e:
+                    self.close()
+                    raise ConnectionFailure(f"Read error: {os.strerror(e.errno or 0)}") from None
+                if not data:
+                    self.close()
+                    raise ConnectionFailure("Server disconnected")
+                self._buf.feed(data)
+                line = self._buf.pop_line()
+                if line is not None:
+                    return line
+        finally:
+            if timeout != -1.0 and self.sock is not None:
+                self.sock.settimeout(self.timeout)
+
+    def request(self, data: bytes) -> str:
+        """Send one request line, return the first reply line."""
+        self.send(data)
+        return self.readline()
+
+    # -- primitives used by _Api --------------------------------------------------------
+
+    def get(self, *query: str) -> list[str]:
+        return parse_get(self.request(build_request("GET", *query)), query)
+
+    def list(self, *query: str) -> list[list[str]]:
+        self.send(build_request("LIST", *query))
+        reply = ListReply(query)
+        while not reply.feed(self.readline()):
+            pass
+        return reply.items
+
+    def _get(self, query, post):
+        return post(self.get(*query))
+
+    def _list(self, query, post):
+        return post(self.list(*query))
+
+    def _simple(self, data: bytes, post):
+        return post(self.request(data))
+
+    def _simple_seq(self, requests: list[bytes], post):
+        result = None
+        for data in requests:
+            result = post(self.request(data))
+        return result
+
+    # -- actions with tracking ----------------------------------------------------------
+
+    def set_var(self, ups: str, var: str, value: str, *, wait: bool = False,
+                timeout: float = DEFAULT_TRACKING_TIMEOUT, interval: float = 1.0) -> str:
+        """``SET VAR``; returns ``"OK"``, or with ``wait`` the final tracking result
+        (``SUCCESS``, ``ERR ...``); raises ``ServerError`` on refusal."""
+        if wait:
+            self.set_tracking(True)
+        tid = _ok_or_tracking(self.request(build_value_request("SET", "VAR", ups, var, value)))
+        return self.wait_tracking(tid, timeout, interval) if (wait and tid) else "OK"
+
+    def instcmd(self, ups: str, cmd: str, param: str | None = None, *, wait: bool = False,
+                timeout: float = DEFAULT_TRACKING_TIMEOUT, interval: float = 1.0) -> str:
+        if wait:
+            self.set_tracking(True)
+        args = (ups, cmd) if param is None else (ups, cmd, param)
+        tid = _ok_or_tracking(self.request(build_request("INSTCMD", *args)))
+        return self.wait_tracking(tid, timeout, interval) if (wait and tid) else "OK"
+
+    def wait_tracking(self, tracking_id: str, timeout: float = DEFAULT_TRACKING_TIMEOUT,
+                      interval: float = 1.0) -> str:
+        """Poll ``GET TRACKING`` until not ``PENDING``; ``TimeoutError`` after ``timeout``."""
+        import time
+        deadline = time.monotonic() + timeout
+        while True:
+            status = self.get_tracking(tracking_id)
+            if not status.startswith("PENDING"):
+                return status
+            if time.monotonic() + interval > deadline:
+                raise TimeoutError("Can't receive status tracking information: timeout")
+            time.sleep(interval)
+
+    def logout(self) -> None:
+        try:
+            self.request(b"LOGOUT\n")
+        except NutError:
+            pass
+        self.close()
+
+    # -- TLS ----------------------------------------------------------------------------
+
+    def starttls(self, required: bool = True) -> bool:
+        """Send STARTTLS and wrap the socket. Refused by upsd: ``TLSError`` when
+        ``required`` (before any credential was sent), else False and stay in clear."""
+        line = self.request(b"STARTTLS\n")
+        if not line.startswith("OK STARTTLS"):
+            if required:
+                self.close()
+                raise TLSError(f"SSL is not available (upsd said: {line})")
+            return False
+        context = self._tls_context()
+        import socket as socket_module
+        plain = socket_module.socket(fileno=self.sock.detach())
+        server_name = self.certname or self.host
+        try:
+            self.sock = context.wrap_socket(
+                plain, server_hostname=server_name if context.check_hostname else None)
+        except Exception as e:  # ssl.SSLError, certificate errors, handshake EOF
+            plain.close()
+            self.sock = None
+            raise TLSError(f"SSL error: {e}") from None
+        self.tls_active = True
+        return True
+
+    def _tls_context(self):
+        try:
+            from . import tls
+            return tls.client_context(self.certpath, self.certverify, self.certfile)
+        except ImportError:
+            import ssl
+            ctx = ssl.create_default_context()
+            if self.certpath:
+                if os.path.isdir(self.certpath):
+                    ctx.load_verify_locations(capath=self.certpath)
+                else:
+                    ctx.load_verify_locations(cafile=self.certpath)
+            if not self.certverify:
+                ctx.check_hostname = False
+                ctx.verify_mode = ssl.CERT_NONE
+            if self.certfile:
+                ctx.load_cert_chain(self.certfile)
+            return ctx
+
+
+# ---------------------------------------------------------------------------------------
+# PyNUT compatibility
+
+
+class PyNUTClient:
+    """Same constructor and methods as NUT's ``PyNUT.PyNUTClient`` (scripts/python).
+
+    Dictionaries are keyed by ``bytes`` and hold ``bytes`` values like PyNUT's; errors are
+    ``PyNUTError`` whose text is upsd's ``ERR ...`` line. Values are un-escaped (PyNUT
+    returned the escaped text)."""
+
+    def __init__(self, host: str = "127.0.0.1", port: int = DEFAULT_PORT, login=None,
+                 password=None, debug: bool = False, timeout: float = 5,
+                 connect_now: bool = True, **tls_kwargs) -> None:
+        self._host, self._port, self._login, self._password = host, port, login, password
+        self._debug = debug
+        self._timeout = timeout
+        self._tls = "force" if tls_kwargs.get("force_ssl") else (
+            "try" if tls_kwargs.get("use_ssl") else False)
+        self._certverify = bool(tls_kwargs.get("cert_verify"))
+        self._certpath = tls_kwargs.get("ca_file") or tls_kwargs.get("ca_path")
+        self._client: Client | None = None
+        if connect_now:
+            self.connect()
+
+    def connect(self) -> None:
+        try:
+            self._client = Client(self._host, self._port, self._timeout, tls=self._tls,
+                                  certverify=self._certverify, certpath=self._certpath)
+            if self._login is not None:
+                _ok_pynut(self._client.request(build_request("USERNAME", self._login)))
+            if self._password is not None:
+                _ok_pynut(self._client.request(build_request("PASSWORD", self._password)))
+        except ServerError as e:
+            raise PyNUTError(e.reply) from None
+
+    def disconnect(self) -> None:
+        if self._client is not None:
+            self._client.logout()
+            self._client = None
+
+    def __del__(self) -> None:
+        try:
+            if self._client is not None:
+                self._client.close()
+        except Exception:
+            pass
+
+    def _call(self, fn, *args):
+        if self._debug:
+            print(f"[DEBUG] {fn.__name__}{args}")
+        try:
+            return fn(*args)
+        except ServerError as e:
+            raise PyNUTError(e.reply) from None
+
+    @staticmethod
+    def _b(text: str) -> bytes:
+        return text.encode("latin-1", "replace")
+
+    def GetUPSList(self) -> dict:
+        ups = self._call(self._client.list_ups)
+        return {self._b(k): self._b(v) for k, v in ups.items()}
+
+    def GetUPSNames(self) -> list:
+        return list(self._call(self._client.list_ups))
+
+    def GetUPSVars(self, ups: str = "") -> dict:
+        return {self._b(k): self._b(v) for k, v in self._call(self._client.list_vars, ups).items()}
+
+    def CheckUPSAvailable(self, ups: str = "") -> bool:
+        try:
+            self._client.list_cmds(ups)
+        except ServerError:
+            return False
+        return True
+
+    def GetUPSCommands(self, ups: str = "") -> dict:
+        result = {}
+        for cmd in self._call(self._client.list_cmds, ups):
+            try:
+                desc = self._client.get_cmddesc(ups, cmd)
+            except ServerError:
+                desc = cmd
+            result[self._b(cmd)] = self._b(desc)
+        return result
+
+    def GetRWVars(self, ups: str = "") -> dict:
+        return {self._b(k): self._b(v) for k, v in self._call(self._client.list_rw, ups).items()}
+
+    def SetRWVar(self, ups: str = "", var: str = "", value: str = "") -> str:
+        self._call(self._client.set_var, ups, var, value)
+        return "OK"
+
+    def RunUPSCommand(self, ups: str = "", command: str = "") -> str:
+        self._call(self._client.instcmd, ups, command)
+        return "OK"
+
+    def GetVariableType(self, ups: str = "", var: str = "") -> str:
+        return " ".join(self._call(self._client.get_type, ups, var))
+
+    def GetVariableDescription(self, ups: str = "", var: str = "") -> str:
+        return self._call(self._client.get_desc, ups, var)
+
+    def GetEnumList(self, ups: str = "", var: str = "") -> list:
+        return self._call(self._client.list_enum, ups, var)
+
+    def GetRangeList(self, ups: str = "", var: str = "") -> list:
+        return [{"min": lo, "max": hi} for lo, hi in self._call(self._client.list_range, ups, var)]
+
+    def GetDeviceNumLogins(self, ups: str = "") -> int:
+        return self._call(self._client.num_logins, ups)
+
+    def DeviceLogin(self, ups: str = "") -> str:
+        self._call(self._client.login, ups)
+        return "OK"
+
+    def becomePrimary(self, ups: str = "") -> str:
+        self._call(self._client.primary, ups)
+        return "OK"
+
+    def FSD(self, ups: str = "", becomePrimaryFirst: bool = True) -> str:
+        if becomePrimaryFirst:
+            self.becomePrimary(ups)
+        self._call(self._client.fsd, ups)
+        return "OK"
+
+    def help(self) -> bytes:
+        return self._b(self._client.help() + "\n")
+
+    def ver(self) -> bytes:
+        return self._b(self._client.ver() + "\n")
+
+    def ListClients(self, ups: str | None = None) -> dict:
+        names = [ups] if ups else self.GetUPSNames()
+        if ups and ups not in self.GetUPSNames():
+            raise PyNUTError("ERR UNKNOWN-UPS")
+        result: dict = {}
+        for name in names:
+            clients = self._call(self._client.list_clients, name)
+            if clients:
+                result[self._b(name)] = [self._b(c) for c in clients]
+        return result
+
+
+def _ok_pynut(line: str) -> None:
+    if not line.startswith("OK"):
+        raise PyNUTError(line)

@@ -1,0 +1,1 @@
+"""The NUT client programs: upsc, upscmd, upsrw, upslog."""

@@ -1,0 +1,221 @@
+"""What the client programs share: POSIX getopt with glibc's messages, C ``fatalx``,
+connecting with libupsclient's error texts, and the username/password prompts.
+
+Kept light on imports: ``upsc`` start-up time is a requirement."""
+
+from __future__ import annotations
+
+import os
+import sys
+
+from .. import NUT_VERSION
+from ..client import Client, NutError, split_addr, split_name
+
+DEFAULT_CONNECT_TIMEOUT = 10.0  # libupsclient (2.8.1+) default; NUT_DEFAULT_CONNECT_TIMEOUT
+
+
+class Exit(Exception):
+    """Raised to leave ``main`` with a status after output has been written."""
+
+    def __init__(self, status: int) -> None:
+        super().__init__(status)
+        self.status = status
+
+
+def err(text: str) -> None:
+    sys.stderr.write(text + "\n")
+    sys.stderr.flush()
+
+
+def fatal(text: str, status: int = 1) -> None:
+    """C ``fatalx``: the message on stderr, then exit."""
+    out_flush()
+    err(text)
+    raise Exit(status)
+
+
+_out: list[str] = []
+
+
+def out(text: str) -> None:
+    """Buffered stdout (C stdout to a pipe is fully buffered; one write at the end)."""
+    _out.append(text)
+
+
+def out_flush() -> None:
+    if _out:
+        data = "".join(_out).encode("latin-1", "replace")
+        _out.clear()
+        try:
+            sys.stdout.buffer.write(data)
+            sys.stdout.flush()
+        except BrokenPipeError:
+            pass
+
+
+def run(main, argv: list[str] | None = None) -> int:
+    """Run a program ``main(argv)``; returns its exit status with stdout flushed."""
+    if argv is None:
+        argv = sys.argv
+    try:
+        status = main(argv) or 0
+    except Exit as e:
+        status = e.status
+    except KeyboardInterrupt:
+        status = 130
+    out_flush()
+    return status
+
+
+def getopt(argv: list[str], optstring: str):
+    """POSIX ``getopt`` (stop at the first non-option, as C's ``+`` optstrings do).
+
+    Yields ``(option, argument)``; an unknown option or a missing argument prints glibc's
+    message and yields ``("?", None)``. After the loop, ``state.rest`` has the operands."""
+    state = _GetoptState(argv[1:])
+    prog = argv[0] if argv else ""
+    args = state.args
+    i = 0
+    while i < len(args):
+        arg = args[i]
+        if arg == "--":
+            i += 1
+            break
+        if not arg.startswith("-") or arg == "-":
+            break
+        j = 1
+        while j < len(arg):
+            ch = arg[j]
+            pos = optstring.find(ch)
+            if ch == ":" or pos < 0:
+                err(f"{prog}: invalid option -- '{ch}'")
+                state.rest = args[i + 1:]
+                yield "?", None
+                j += 1
+                continue
+            if pos + 1 < len(optstring) and optstring[pos + 1] == ":":
+                if j + 1 < len(arg):
+                    value = arg[j + 1:]
+                elif i + 1 < len(args):
+                    i += 1
+                    value = args[i]
+                else:
+                    err(f"{prog}: option requires an argument -- '{ch}'")
+                    state.rest = []
+                    yield "?", None
+                    break
+                state.rest = args[i + 1:]
+                yield ch, value
+                break
+            state.rest = args[i + 1:]
+            yield ch, None
+            j += 1
+        i += 1
+    state.rest = args[i:]
+    _last_state[0] = state
+
+
+class _GetoptState:
+    def __init__(self, args: list[str]) -> None:
+        self.args = args
+        self.rest = args
+
+
+_last_state: list[_GetoptState] = [_GetoptState([])]
+
+
+def operands() -> list[str]:
+    """Operands left after the last completed ``getopt`` loop."""
+    return _last_state[0].rest
+
+
+def prog_name(argv: list[str], default: str) -> str:
+    return os.path.basename(argv[0]) if argv and argv[0] else default
+
+
+def connect_timeout() -> float | None:
+    value = os.environ.get("NUT_DEFAULT_CONNECT_TIMEOUT")
+    if value:
+        try:
+            t = float(value)
+            return t if t > 0 else None
+        except ValueError:
+            pass
+    return DEFAULT_CONNECT_TIMEOUT
+
+
+def parse_ups(text: str | None, message: str) -> tuple[str, str, int]:
+    """``ups[@host[:port]]``; on error print what C prints and exit 1."""
+    try:
+        return split_name(text)
+    except ValueError as e:
+        if e.args and e.args[0]:
+            err(e.args[0])
+        fatal(message)
+        raise  # not reached
+
+
+def parse_host(text: str, message: str) -> tuple[str, int]:
+    try:
+        return split_addr(text)
+    except ValueError as e:
+        if e.args and e.args[0]:
+            err(e.args[0])
+        fatal(message)
+        raise
+
+
+def connect(host: str, port: int, timeout: float | None = -1.0) -> Client:
+    """A connected ``Client``, or ``Error: <libupsclient message>`` and exit 1."""
+    try:
+        return Client(host, port, connect_timeout() if timeout == -1.0 else timeout)
+    except NutError as e:
+        fatal(f"Error: {e.message}")
+        raise
+
+
+def disconnect(client: Client | None) -> None:
+    """Like ``upscli_disconnect``: a LOGOUT without waiting for the answer, then close."""
+    if client is None or client.sock is None:
+        return
+    try:
+        client.sock.sendall(b"LOGOUT\n")
+    except OSError:
+        pass
+    client.close()
+
+
+def read_line_stdin() -> str | None:
+    """C ``fgets`` on stdin (line kept with its LF); None at EOF."""
+    out_flush()
+    line = sys.stdin.readline()
+    return line if line else None
+
+
+def login_name() -> str | None:
+    try:
+        import pwd
+        return pwd.getpwuid(os.getuid()).pw_name
+    except (ImportError, KeyError):
+        return None
+
+
+def prompt_username() -> str:
+    """``Username (<login>): `` on stdout; an empty answer means the login name."""
+    name = login_name()
+    out(f"Username ({name}): " if name else "Username: ")
+    return name or ""
+
+
+def get_password(prompt: str = "Password: ") -> str:
+    """C ``getpass``: prompt and read on the terminal (stdin when there is none)."""
+    out_flush()
+    import getpass
+    try:
+        return getpass.getpass(prompt)
+    except EOFError:
+        return ""
+
+
+def version_text(prog: str) -> str:
+    return f"Network UPS Tools {prog} {NUT_VERSION}"

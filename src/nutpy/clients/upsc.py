@@ -1,0 +1,219 @@
+"""upsc: show UPS variables, UPS lists and client lists (C ``clients/upsc.c``).
+
+Output, messages and exit codes are C 2.8.0's; ``-j`` (JSON) and ``-W`` come from the
+latest release (2.8.5) and print exactly what it prints."""
+
+from __future__ import annotations
+
+from ..client import NutError, ServerError
+from . import _cli
+from ._cli import err, fatal, out
+
+
+def usage(prog: str) -> None:
+    out(f"Network UPS Tools upsc {_cli.NUT_VERSION}\n\n"
+        f"usage: {prog} -l | -L [<hostname>[:port]]\n"
+        f"       {prog} <ups> [<variable>]\n"
+        f"       {prog} -c <ups>\n"
+        "\nDemo program to display UPS variables.\n\n"
+        "First form (lists UPSes):\n"
+        "  -l         - lists each UPS on <hostname>, one per line.\n"
+        "  -L         - lists each UPS followed by its description (from ups.conf).\n"
+        "               Default hostname: localhost\n"
+        "\nSecond form (lists variables and values):\n"
+        "  <ups>      - upsd server, <upsname>[@<hostname>[:<port>]] form\n"
+        "  <variable> - optional, display this variable only.\n"
+        "               Default: list all variables for <host>\n"
+        "\nThird form (lists clients connected to a device):\n"
+        "  -c         - lists each client connected on <ups>, one per line.\n"
+        "  <ups>      - upsd server, <upsname>[@<hostname>[:<port>]] form\n")
+
+
+def json_esc(text: str) -> str:
+    """NUT's ``json_print_esc``."""
+    if text.isascii() and text.isprintable() and '"' not in text and "\\" not in text:
+        return text
+    parts = []
+    for ch in text:
+        if ch == '"':
+            parts.append('\\"')
+        elif ch == "\\":
+            parts.append("\\\\")
+        elif ch in _JSON_CTRL:
+            parts.append(_JSON_CTRL[ch])
+        elif ord(ch) < 32:
+            parts.append(f"\\u{ord(ch):04x}")
+        else:
+            parts.append(ch)
+    return "".join(parts)
+
+
+_JSON_CTRL = {"\b": "\\b", "\f": "\\f", "\n": "\\n", "\r": "\\r", "\t": "\\t"}
+
+
+class Upsc:
+    def __init__(self, json: bool) -> None:
+        self.json = json
+        self.client = None
+
+    def fail(self, msg: str, simple: bool = True) -> None:
+        """2.8.5 ``fatalx_error_json_simple``: a JSON error object on stdout too."""
+        if self.json:
+            out('{"error": "%s"}\n' % (msg if simple else json_esc(msg)))
+        fatal(f"Error: {msg}")
+
+    def _start_error(self, e: NutError, old_upsd: str) -> tuple[str, bool]:
+        if isinstance(e, ServerError) and e.code == "UNKNOWN-COMMAND":
+            return old_upsd, True
+        return e.message, False
+
+    def printvar(self, ups: str, var: str) -> None:
+        if "." not in var:
+            self.fail("old-style variable names are not supported")
+        try:
+            words = self.client.get("VAR", ups, var)
+        except NutError as e:
+            self.fail(*self._start_error(e, "variable unknown (old upsd detected)"))
+        if len(words) < 4:
+            self.fail(f"insufficient data (got {len(words)} args, need at least 3)")
+        out(f'"{json_esc(words[3])}"\n' if self.json else words[3] + "\n")
+
+    def list_vars(self, ups: str) -> None:
+        if self.json:
+            out("{\n")
+        try:
+            items = self.client.list("VAR", ups)
+        except NutError as e:
+            msg, simple = self._start_error(e, "upsd is too old to support this query")
+            if self.json:
+                out('  "error": "%s"\n}\n' % (msg if simple else json_esc(msg)))
+            fatal(f"Error: {msg}")
+        lines = []
+        for words in items:
+            if len(words) < 4:
+                msg = f"insufficient data (got {len(words)} args, need at least 4)"
+                if self.json:
+                    out(",\n".join(lines) + ('  "error": "%s"\n}\n' % msg))
+                fatal(f"Error: {msg}")
+            if self.json:
+                lines.append(f'  "{json_esc(words[2])}": "{json_esc(words[3])}"')
+            else:
+                lines.append(f"{words[2]}: {words[3]}\n")
+        out(",\n".join(lines) + "\n}\n" if self.json else "".join(lines))
+
+    def list_upses(self, verbose: bool) -> None:
+        try:
+            items = self.client.list("UPS")
+        except NutError as e:
+            self.fail(*self._start_error(e, "upsd is too old to support this query"))
+        if self.json:
+            out("{\n" if verbose else "[\n")
+        lines = []
+        for words in items:
+            if len(words) < 3:
+                msg = f"insufficient data (got {len(words)} args, need at least 3)"
+                if self.json:
+                    out(",\n".join(lines) + "  " + ("" if verbose else "{")
+                        + f'"error": "{msg}"\n}}\n' + ("" if verbose else "]\n"))
+                fatal(f"Error: {msg}")
+            if self.json:
+                if verbose:
+                    lines.append(f'  "{json_esc(words[1])}": "{json_esc(words[2])}"')
+                else:
+                    lines.append(f'  "{json_esc(words[1])}"')
+            elif verbose:
+                lines.append(f"{words[1]}: {words[2]}\n")
+            else:
+                lines.append(words[1] + "\n")
+        if self.json:
+            out(",\n".join(lines) + ("\n}\n" if verbose else "\n]\n"))
+        else:
+            out("".join(lines))
+
+    def list_clients(self, ups: str) -> None:
+        try:
+            items = self.client.list("CLIENT", ups)
+        except NutError as e:
+            self.fail(*self._start_error(e, "upsd is too old to support this query"))
+        if self.json:
+            out("[\n")
+        lines = []
+        for words in items:
+            if len(words) < 3:
+                msg = f"insufficient data (got {len(words)} args, need at least 3)"
+                if self.json:
+                    out(",\n".join(lines) + '  {"error": "%s"\n}\n]\n' % msg)
+                fatal(f"Error: {msg}")
+            lines.append(f'  "{json_esc(words[2])}"' if self.json else words[2] + "\n")
+        out(",\n".join(lines) + "\n]\n" if self.json else "".join(lines))
+
+
+def main(argv: list[str]) -> int:
+    prog = _cli.prog_name(argv, "upsc")
+    varlist = clientlist = verbose = json = False
+    timeout = -1.0
+    for opt, arg in _cli.getopt(argv, "hlLcVjW:"):
+        if opt == "L":
+            verbose = varlist = True
+        elif opt == "l":
+            varlist = True
+        elif opt == "c":
+            clientlist = True
+        elif opt == "j":
+            json = True
+        elif opt == "W":
+            try:
+                timeout = float(arg)
+                if timeout < 0:
+                    raise ValueError
+            except ValueError:
+                Upsc(json).fail(f"invalid network timeout: {arg}", simple=False)
+        elif opt == "V":
+            # 2.8.0 prints this (naming upscmd) on stderr; kept for byte compatibility.
+            fatal(f"Network UPS Tools upscmd {_cli.NUT_VERSION}", 0)
+        else:
+            usage(prog)
+            return 0
+    args = _cli.operands()
+    app = Upsc(json)
+    if varlist:
+        try:
+            from ..client import split_addr
+            host, port = split_addr(args[0] if args else "localhost")
+        except ValueError as e:
+            if e.args and e.args[0]:
+                err(e.args[0])
+            app.fail("invalid hostname.\nRequired format: [hostname[:port]]", simple=False)
+        ups = None
+    else:
+        try:
+            from ..client import split_name
+            ups, host, port = split_name(args[0] if args else None)
+        except ValueError as e:
+            if e.args and e.args[0]:
+                err(e.args[0])
+            app.fail("invalid UPS definition.\nRequired format: upsname[@hostname[:port]]",
+                     simple=False)
+    try:
+        app.client = _cli.Client(host, port, _cli.connect_timeout() if timeout == -1.0
+                                 else (timeout or None))
+    except NutError as e:
+        app.fail(e.message, simple=False)
+    try:
+        if varlist:
+            app.list_upses(verbose)
+        elif clientlist:
+            app.list_clients(ups)
+        elif len(args) > 1:
+            app.printvar(ups, args[1])
+        else:
+            app.list_vars(ups)
+    finally:
+        _cli.out_flush()
+        _cli.disconnect(app.client)
+    return 0
+
+
+def entry() -> int:
+    import sys
+    sys.exit(_cli.run(main))
