@@ -1,0 +1,602 @@
+"""hosts_access(5) evaluation as Debian's libwrap (tcp-wrappers 7.6.q) does it, for upsd.
+
+C upsd (libwrap builds such as Debian's) asks libwrap before every command that needs a
+logged-in user: daemon = ``upsd``, client = the peer of the TCP socket, user = the NUT user
+name. This module gives the same verdicts without linking libwrap:
+
+* ``parse_table(text)`` turns one hosts.allow/hosts.deny text into rules (pure, no I/O);
+* ``evaluate(allow_rules, deny_rules, request)`` is the verdict (pure, except for ``/file``
+  patterns, which libwrap also reads at match time);
+* ``hosts_access(...)`` reads the two files (parsed once per file version, keyed by mtime)
+  and resolves the client host name only when a rule needs it.
+
+Semantics follow libwrap as Debian builds it (checked pattern by pattern against
+``libwrap.so.0``'s ``hosts_ctl`` by ``tests/test_tcpwrappers_libwrap.py``):
+
+* allow table first, then deny table, default allow; a missing file has no rules; a deny
+  file that exists but cannot be read denies everyone (libwrap fails closed there);
+* lines: ``\\``-newline continues a line, a line whose *first* character is ``#`` is a
+  comment (``#`` later in a line is an ordinary list word), ``daemons : clients [:
+  options]``; a line without ``:`` is skipped;
+* a logical line longer than 2047 bytes, or a last line without its newline, ends the
+  table with an error: in hosts.allow it grants nothing more, in hosts.deny it denies
+  everyone not already decided (Debian's libwrap does exactly this);
+* lists split on blanks and commas; ``EXCEPT`` nests right to left;
+* all comparisons are ASCII case-insensitive;
+* options (hosts_options(5), Debian builds with PROCESS_OPTIONS): ``allow``/``deny`` decide
+  and must be last; a malformed option field denies (libwrap "jumps" to deny on it);
+  ``severity``, ``rfc931``, ``keepalive``, ``linger``, ``banners``, ``nice``, ``umask``,
+  ``user``, ``group``, ``setenv`` and ``spawn`` are checked for syntax and otherwise ignored
+  (they would change or fork the daemon); ``twist`` denies, as libwrap does in a resident
+  process.
+* ``@netgroup`` patterns never match (NIS is not consulted).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import re
+import socket
+import threading
+from dataclasses import dataclass, field
+from typing import Callable, Iterator
+
+UNKNOWN = "unknown"
+PARANOID = "paranoid"
+ALLOW_PATH = "/etc/hosts.allow"
+DENY_PATH = "/etc/hosts.deny"
+
+_LINE_BUFFER = 2048  # libwrap's logical line buffer, including the terminating NUL
+_LIST_SEPARATORS = re.compile(r"[, \t\r\n]+")
+_ASCII_LOWER = {c: c + 32 for c in range(ord("A"), ord("Z") + 1)}
+
+Warn = Callable[[str], None]
+
+
+def _lower(s: str) -> str:
+    return s.translate(_ASCII_LOWER)
+
+
+def _same(a: str, b: str) -> bool:
+    return _lower(a) == _lower(b)
+
+
+class _Verdict(Exception):
+    """An option decided the outcome (libwrap longjmps out of table matching)."""
+
+    def __init__(self, permit: bool, why: str) -> None:
+        super().__init__(why)
+        self.permit = permit
+
+
+# ----------------------------------------------------------------------------- request
+
+
+class _Lazy:
+    """A value computed on first use, as libwrap looks up host names only when a rule
+    needs one."""
+
+    def __init__(self, value: str | Callable[[], str] | None) -> None:
+        self._value = value
+
+    def get(self) -> str:
+        v = self._value
+        if callable(v):
+            try:
+                v = v() or UNKNOWN
+            except Exception:  # a resolver failure is an unknown name, as in libwrap
+                v = UNKNOWN
+            self._value = v
+        return UNKNOWN if v is None or v == "" else v
+
+
+@dataclass
+class Request:
+    """One access question. ``client_name``/``server_name`` may be a string or a callable
+    that resolves it (called at most once, only if a rule needs the name)."""
+
+    daemon: str
+    client_addr: str = UNKNOWN
+    user: str | None = None
+    client_name: str | Callable[[], str] | None = None
+    server_addr: str = UNKNOWN
+    server_name: str | Callable[[], str] | None = None
+    _cname: _Lazy = field(init=False, repr=False)
+    _sname: _Lazy = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self._cname = _Lazy(self.client_name)
+        self._sname = _Lazy(self.server_name)
+
+    def host(self, server: bool) -> tuple[str, _Lazy]:
+        if server:
+            return _plain_addr(self.server_addr or UNKNOWN), self._sname
+        return _plain_addr(self.client_addr or UNKNOWN), self._cname
+
+    @property
+    def user_name(self) -> str:
+        return self.user or UNKNOWN
+
+
+def _plain_addr(addr: str) -> str:
+    """IPv4-mapped IPv6 addresses are matched as IPv4 (libwrap converts them too)."""
+    if _lower(addr[:7]) == "::ffff:" and _dot_quad(addr[7:]) is not None:
+        return addr[7:]
+    return addr
+
+
+# ----------------------------------------------------------------------------- parsing
+
+
+@dataclass(frozen=True)
+class Rule:
+    daemons: tuple[str, ...]
+    clients: tuple[str, ...]
+    options: str | None
+    line: int  # number of the physical line that ends the rule, as libwrap reports it
+    error: str = ""  # set on the marker where libwrap stops reading the table with an error
+
+
+def _logical_lines(data: bytes) -> Iterator[tuple[bytes, int, bool]]:
+    """(text, line number, usable) as libwrap's xgets()+fgets() deliver them: joined
+    continuation lines, and chunks of an over-long line marked unusable."""
+    pos, end, lineno = 0, len(data), 0
+    while pos < end:
+        buf = b""
+        space = _LINE_BUFFER
+        while pos < end and space > 1:
+            nl = data.find(b"\n", pos, pos + space - 1)
+            chunk = data[pos:nl + 1] if nl >= 0 else data[pos:pos + space - 1]
+            pos += len(chunk)
+            if chunk.endswith(b"\n"):
+                lineno += 1
+                if chunk.endswith(b"\\\n"):
+                    buf += chunk[:-2]
+                    space -= len(chunk) - 2
+                    continue
+                yield buf + chunk, lineno, True
+                break
+            buf += chunk
+            space -= len(chunk)
+        else:
+            # buffer full, or end of file, without a newline
+            if buf:
+                yield buf, lineno, False
+            continue
+
+
+def _split_at(s: str, delimiter: str) -> tuple[str, str | None]:
+    """libwrap's split_at with Debian's IPv6 patch: delimiters inside [...] don't count."""
+    depth = 0
+    for i, ch in enumerate(s):
+        if ch == "[":
+            depth += 1
+        elif ch == "]":
+            depth -= 1
+        elif ch == delimiter and depth == 0:
+            return s[:i], s[i + 1:]
+    return s, None
+
+
+def _words(s: str) -> tuple[str, ...]:
+    return tuple(w for w in _LIST_SEPARATORS.split(s) if w)
+
+
+def parse_table(text: str | bytes, warn: Warn | None = None, path: str = "") -> list[Rule]:
+    """Rules of one access-control file, in order."""
+    data = text.encode("latin-1", "replace") if isinstance(text, str) else text
+    rules: list[Rule] = []
+    for raw, lineno, usable in _logical_lines(data):
+        line = raw.decode("latin-1")
+        if not usable:
+            why = "missing newline or line too long"
+            if warn:
+                warn(f"{path}, line {lineno}: {why}")
+            rules.append(Rule((), (), None, lineno, why))
+            break
+        if line.startswith("#") or not line.strip(" \t\r\n"):
+            continue
+        daemons, rest = _split_at(line, ":")
+        if rest is None:
+            if warn:
+                warn(f"{path}, line {lineno}: missing \":\" separator")
+            continue
+        clients, options = _split_at(rest, ":")
+        if options is not None:
+            options = options.rstrip("\n")
+        rules.append(Rule(_words(daemons), _words(clients), options, lineno))
+    return rules
+
+
+# ----------------------------------------------------------------------------- matching
+
+
+def _dot_quad(s: str) -> int | None:
+    """libwrap's dot_quad_addr: exactly four dot-separated runs, then inet_addr (which
+    takes octal/hex parts); 255.255.255.255 is indistinguishable from an error there."""
+    if len([r for r in s.split(".") if r]) != 4 or "\0" in s:
+        return None
+    try:
+        value = int.from_bytes(socket.inet_aton(s), "big")
+    except (OSError, ValueError):
+        return None
+    return None if value == 0xFFFFFFFF else value
+
+
+def _cidr_mask(s: str) -> int | None:
+    m = re.match(r"\d+", s)
+    if not m:
+        return None
+    bits = int(m.group())
+    if not 1 <= bits <= 32:
+        return None
+    return (0xFFFFFFFF << (32 - bits)) & 0xFFFFFFFF
+
+
+def _atoi(s: str) -> int:
+    m = re.match(r"[ \t\n\v\f\r]*([+-]?\d+)", s)
+    return int(m.group(1)) if m else 0
+
+
+def _ipv6(s: str) -> ipaddress.IPv6Address | None:
+    s = s.split("%", 1)[0]  # scope ids are not compared
+    try:
+        return ipaddress.IPv6Address(s)
+    except ValueError:
+        return None
+
+
+_wildcard_cache: dict[str, re.Pattern] = {}
+
+
+def _wildcard(pattern: str, s: str) -> bool:
+    rx = _wildcard_cache.get(pattern)
+    if rx is None:
+        rx = re.compile("".join(".*" if c == "*" else "." if c == "?" else re.escape(c)
+                                for c in _lower(pattern)), re.DOTALL)
+        if len(_wildcard_cache) < 4096:
+            _wildcard_cache[pattern] = rx
+    return rx.fullmatch(_lower(s)) is not None
+
+
+def _string_match(tok: str, s: str) -> bool:
+    if "*" in tok or "?" in tok:
+        return _wildcard(tok, s)
+    if tok.startswith("."):
+        return len(s) > len(tok) and _same(tok, s[-len(tok):])
+    if _same(tok, "ALL"):
+        return True
+    if _same(tok, "KNOWN"):
+        return not _same(s, UNKNOWN)
+    if tok.endswith("."):
+        return _same(tok, s[:len(tok)])
+    if tok.startswith("[") and tok.endswith("]") and len(tok) >= 2:
+        pat, addr = _ipv6(tok[1:-1]), _ipv6(s)
+        return pat is not None and addr is not None and pat == addr
+    return _same(tok, s)
+
+
+def _masked_match(net_tok: str, mask_tok: str, addr_s: str) -> bool:
+    addr4 = _dot_quad(addr_s)
+    if addr4 is not None:
+        net = _dot_quad(net_tok)
+        mask = _dot_quad(mask_tok) if "." in mask_tok else _cidr_mask(mask_tok)
+        return net is not None and mask is not None and (addr4 & mask) == net
+    addr6 = _ipv6(addr_s)
+    if addr6 is None or not (net_tok.startswith("[") and net_tok.endswith("]")):
+        return False
+    net6 = _ipv6(net_tok[1:-1])
+    bits = _atoi(mask_tok)
+    if net6 is None or not 0 <= bits <= 128:
+        return False
+    mask = ((1 << 128) - 1) ^ ((1 << (128 - bits)) - 1)
+    return (int(addr6) & mask) == (int(net6) & mask)
+
+
+def _hostname_known(name: str) -> bool:
+    return not _same(name, UNKNOWN) and not _same(name, PARANOID)
+
+
+def _not_inaddr(tok: str) -> bool:
+    return tok.lstrip("0123456789./") != ""
+
+
+def _host_match(tok: str, addr: str, name: _Lazy, warn: Warn | None, depth: int = 0) -> bool:
+    if tok.startswith("@"):
+        if warn:
+            warn(f"netgroup {tok} not supported: no match")
+        return False
+    if tok.startswith("/"):
+        return _hostfile_match(tok, addr, name, warn, depth)
+    if _same(tok, "KNOWN"):
+        n = name.get()
+        return not _same(addr, UNKNOWN) and _hostname_known(n)
+    if _same(tok, "LOCAL"):
+        n = name.get()
+        return "." not in n and _hostname_known(n)
+    net, mask = _split_at(tok, "/")
+    if mask is not None:
+        return _masked_match(net, mask, addr)
+    if _string_match(tok, addr):
+        return True
+    return _not_inaddr(tok) and _string_match(tok, name.get())
+
+
+def _hostfile_match(path: str, addr: str, name: _Lazy, warn: Warn | None, depth: int) -> bool:
+    if depth > 8:  # a file listing itself would loop forever in libwrap; stop instead
+        return False
+    try:
+        with open(path, "rb") as f:
+            words = f.read().decode("latin-1").split()
+    except FileNotFoundError:
+        return False
+    except OSError as e:
+        if warn:
+            warn(f"open {path}: {e.strerror}")
+        return False
+    return any(_host_match(w, addr, name, warn, depth + 1) for w in words)
+
+
+def _list_match(words: tuple[str, ...], match: Callable[[str], bool]) -> bool:
+    i = 0
+    while i < len(words):
+        tok = words[i]
+        if _same(tok, "EXCEPT"):
+            return False
+        if match(tok):
+            while i < len(words) and not _same(words[i], "EXCEPT"):
+                i += 1
+            return i >= len(words) or not _list_match(words[i + 1:], match)
+        i += 1
+    return False
+
+
+def _server_match(tok: str, req: Request, warn: Warn | None) -> bool:
+    head, host = _split_at_first_after(tok, "@")
+    if host is None:
+        return _string_match(tok, req.daemon)
+    addr, name = req.host(server=True)
+    return _string_match(head, req.daemon) and _host_match(host, addr, name, warn)
+
+
+def _client_match(tok: str, req: Request, warn: Warn | None) -> bool:
+    addr, name = req.host(server=False)
+    head, host = _split_at_first_after(tok, "@")
+    if host is None:
+        return _host_match(tok, addr, name, warn)
+    return _host_match(host, addr, name, warn) and _string_match(head, req.user_name)
+
+
+def _split_at_first_after(tok: str, delimiter: str) -> tuple[str, str | None]:
+    """split_at(tok + 1, '@'): a leading '@' (netgroup) is not a separator."""
+    rest_head, rest = _split_at(tok[1:], delimiter)
+    if rest is None:
+        return tok, None
+    return tok[0] + rest_head, rest
+
+
+# ----------------------------------------------------------------------------- options
+
+_NEED_ARG, _OPT_ARG, _USE_LAST, _NO_ARG = 1, 2, 4, 8
+_OPTIONS = {
+    "user": _NEED_ARG, "group": _NEED_ARG, "umask": _NEED_ARG, "linger": _NEED_ARG,
+    "keepalive": _NO_ARG, "spawn": _NEED_ARG, "twist": _NEED_ARG | _USE_LAST,
+    "rfc931": _OPT_ARG, "setenv": _NEED_ARG, "nice": _OPT_ARG, "severity": _NEED_ARG,
+    "allow": _NO_ARG | _USE_LAST, "deny": _NO_ARG | _USE_LAST, "banners": _NEED_ARG,
+}
+_SYSLOG_FACILITIES = {"auth", "authpriv", "cron", "daemon", "ftp", "kern", "lpr", "mail",
+                      "news", "security", "syslog", "user", "uucp", "local0", "local1",
+                      "local2", "local3", "local4", "local5", "local6", "local7"}
+_SYSLOG_LEVELS = {"emerg", "alert", "crit", "err", "warning", "notice", "info", "debug",
+                  "panic", "error", "warn"}
+
+
+def _option_fields(options: str) -> list[str]:
+    """Split at ':' where '\\:' is a literal colon, as libwrap's get_field does."""
+    fields, cur, i = [], [], 0
+    while i < len(options):
+        ch = options[i]
+        if ch == "\\" and i + 1 < len(options) and options[i + 1] == ":":
+            cur.append(":")
+            i += 2
+            continue
+        if ch == ":":
+            fields.append("".join(cur))
+            cur = []
+        else:
+            cur.append(ch)
+        i += 1
+    fields.append("".join(cur))
+    return fields
+
+
+def _check_value(key: str, value: str | None) -> None:
+    if key in ("umask",) and not re.fullmatch(r"[0-7]+", value or ""):
+        raise _Verdict(False, f"bad umask value: \"{value}\"")
+    if key in ("nice", "linger", "rfc931") and value is not None and not re.fullmatch(
+            r"[+-]?\d+", value):
+        raise _Verdict(False, f"bad {key} value: \"{value}\"")
+    if key == "severity":
+        fac, _, lvl = _lower(value or "").rpartition(".")
+        if lvl not in _SYSLOG_LEVELS or (fac and fac not in _SYSLOG_FACILITIES):
+            raise _Verdict(False, f"bad syslog facility or severity: \"{value}\"")
+
+
+def _process_options(options: str, warn: Warn | None) -> None:
+    """Raise _Verdict for allow/deny/errors; return when only ignored options were
+    given (the table's own verdict stands)."""
+    fields = _option_fields(options)
+    for idx, opt in enumerate(fields):
+        opt = opt.strip(" \t\r\n")
+        m = re.match(r"([^ \t\r\n=]*)[ \t\r\n]*=?[ \t\r\n]*(.*)\Z", opt, re.DOTALL)
+        key, value = m.group(1), m.group(2) or None
+        if not key:
+            raise _Verdict(False, "missing option name")
+        flags = _OPTIONS.get(_lower(key))
+        if flags is None:
+            raise _Verdict(False, f"bad option name: \"{key}\"")
+        key = _lower(key)
+        if value is None and flags & _NEED_ARG:
+            raise _Verdict(False, f"option \"{key}\" requires value")
+        if value is not None and flags & _NO_ARG:
+            raise _Verdict(False, f"option \"{key}\" requires no value")
+        if idx + 1 < len(fields) and flags & _USE_LAST:
+            raise _Verdict(False, f"option \"{key}\" must be at end")
+        _check_value(key, value)
+        if key == "allow":
+            raise _Verdict(True, "allow option")
+        if key in ("deny", "twist"):
+            raise _Verdict(False, f"{key} option")
+        if warn and key in ("spawn", "user", "group", "setenv", "umask", "nice"):
+            warn(f"hosts_options \"{key}\" is not supported by nutpy and was ignored")
+
+
+# ----------------------------------------------------------------------------- verdict
+
+
+@dataclass
+class Decision:
+    allowed: bool
+    table: str  # "allow", "deny" or "" (no rule matched)
+    line: int = 0
+    reason: str = ""
+
+    def __bool__(self) -> bool:
+        return self.allowed
+
+
+def _table_match(rules: list[Rule] | None, req: Request, warn: Warn | None) -> Rule | None:
+    """The first rule that matches, or the error marker if reading stops before one."""
+    for rule in rules or ():
+        if rule.error:
+            return rule
+        if (_list_match(rule.daemons, lambda t: _server_match(t, req, warn))
+                and _list_match(rule.clients, lambda t: _client_match(t, req, warn))):
+            return rule
+    return None
+
+
+def evaluate(allow: list[Rule] | None, deny: list[Rule] | None, req: Request,
+             warn: Warn | None = None, deny_unreadable: bool = False) -> Decision:
+    """The hosts_access verdict for ``req``. ``deny_unreadable``: the deny file exists but
+    could not be read, which denies unless the allow table grants access."""
+    for table, rules in (("allow", allow), ("deny", deny)):
+        try:
+            rule = _table_match(rules, req, warn)
+            if rule is not None and rule.options is not None:
+                _process_options(rule.options, warn)
+        except _Verdict as v:
+            return Decision(v.permit, table, rule.line if rule else 0, str(v))
+        if rule is not None and rule.error:
+            if table == "deny":
+                return Decision(False, table, rule.line, rule.error)
+            continue
+        if rule is not None:
+            return Decision(table == "allow", table, rule.line, "matched")
+        if table == "deny" and deny_unreadable:
+            return Decision(False, "deny", 0, "deny table unreadable")
+    return Decision(True, "", 0, "no match")
+
+
+# ----------------------------------------------------------------------------- files
+
+
+class TableCache:
+    """Parsed tables by path, re-parsed when the file's mtime, size or inode changes."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._tables: dict[str, tuple[tuple, list[Rule]]] = {}
+
+    def load(self, path: str, warn: Warn | None = None) -> tuple[list[Rule], bool]:
+        """(rules, unreadable). A missing file has no rules."""
+        try:
+            st = os.stat(path)
+        except FileNotFoundError:
+            return [], False
+        except OSError:
+            return [], True
+        key = (st.st_mtime_ns, st.st_size, st.st_ino, st.st_ctime_ns)
+        with self._lock:
+            cached = self._tables.get(path)
+        if cached and cached[0] == key:
+            return cached[1], False
+        try:
+            with open(path, "rb") as f:
+                data = f.read()
+        except FileNotFoundError:
+            return [], False
+        except IsADirectoryError:
+            return [], False  # libwrap: fopen works, the first read fails: no rules
+        except OSError as e:
+            if warn:
+                warn(f"cannot open {path}: {e.strerror}")
+            return [], True
+        rules = parse_table(data, warn, path)
+        with self._lock:
+            self._tables[path] = (key, rules)
+        return rules, False
+
+
+_cache = TableCache()
+
+
+def resolve_hostname(addr: str) -> str:
+    """The client host name as libwrap derives it: reverse lookup, then a forward lookup
+    that must give the address back; ``unknown`` without a name, ``paranoid`` when the
+    forward lookup does not confirm it. Blocking (DNS): call it off the event loop."""
+    addr = _plain_addr(addr)
+    try:
+        ip = ipaddress.ip_address(addr.split("%", 1)[0])
+    except ValueError:
+        return UNKNOWN
+    sa = (str(ip), 0) if ip.version == 4 else (str(ip), 0, 0, 0)
+    try:
+        name, _ = socket.getnameinfo(sa, socket.NI_NAMEREQD)
+    except (OSError, UnicodeError):
+        return UNKNOWN
+    try:
+        ipaddress.ip_address(name)
+        return PARANOID  # a PTR record holding an address is not a name
+    except ValueError:
+        pass
+    try:
+        infos = socket.getaddrinfo(name, None, socket.AF_INET if ip.version == 4
+                                   else socket.AF_INET6, socket.SOCK_STREAM)
+    except (OSError, UnicodeError):
+        return PARANOID
+    for info in infos:
+        try:
+            if ipaddress.ip_address(info[4][0].split("%", 1)[0]) == ip:
+                return name
+        except ValueError:
+            continue
+    return PARANOID
+
+
+def hosts_access(daemon: str, client_addr: str, user: str | None = None,
+                 client_name: str | None = None, allow_path: str = ALLOW_PATH,
+                 deny_path: str = DENY_PATH, *, server_addr: str | None = None,
+                 warn: Warn | None = None) -> bool:
+    """libwrap's verdict for ``user`` at ``client_addr`` using ``daemon``. The client name
+    is looked up (blocking DNS) only if a rule needs it and ``client_name`` is None.
+    Relative to the current root, as in C (upsd reads them inside its chroot)."""
+    return check(daemon, client_addr, user, client_name, allow_path, deny_path,
+                 server_addr=server_addr, warn=warn).allowed
+
+
+def check(daemon: str, client_addr: str, user: str | None = None,
+          client_name: str | None = None, allow_path: str = ALLOW_PATH,
+          deny_path: str = DENY_PATH, *, server_addr: str | None = None,
+          warn: Warn | None = None) -> Decision:
+    """``hosts_access`` with the reason: which table and line decided."""
+    allow, _ = _cache.load(allow_path, warn)
+    deny, deny_unreadable = _cache.load(deny_path, warn)
+    if not allow and not deny and not deny_unreadable:
+        return Decision(True, "", 0, "no rules")
+    name: str | Callable[[], str] = (client_name if client_name is not None
+                                     else (lambda: resolve_hostname(client_addr)))
+    sname = (lambda: resolve_hostname(server_addr)) if server_addr else None
+    req = Request(daemon, client_addr or UNKNOWN, user, name, server_addr or UNKNOWN, sname)
+    return evaluate(allow, deny, req, warn, deny_unreadable)
