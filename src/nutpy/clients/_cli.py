@@ -219,3 +219,122 @@ def get_password(prompt: str = "Password: ") -> str:
 
 def version_text(prog: str) -> str:
     return f"Network UPS Tools {prog} {NUT_VERSION}"
+
+
+def parse_timeout(text: str) -> int:
+    """``-t`` of upscmd/upsrw: NUT ``str_to_uint`` (spaces trimmed, digits only), with
+    C's ``fatal_with_errno`` message on failure."""
+    stripped = text.strip(" \t\n\r\v\f")
+    if not stripped or not stripped.isdigit() or not stripped.isascii():
+        reason = "Invalid argument"
+    elif int(stripped) > 0xFFFFFFFF:
+        reason = "Numerical result out of range"
+    else:
+        return int(stripped)
+    fatal("Could not convert the provided value for timeout ('-t' option) to unsigned int: "
+          + reason)
+    raise AssertionError  # not reached
+
+
+def tty_getpass(prompt: str = "Password: ") -> str:
+    """glibc ``getpass``: prompt and read on /dev/tty with echo off; without a terminal,
+    prompt on stderr and read a line from stdin. The trailing LF is dropped."""
+    out_flush()
+    try:
+        fd = os.open("/dev/tty", os.O_RDWR | os.O_NOCTTY)
+    except OSError:
+        fd = -1
+    if fd < 0:
+        sys.stderr.write(prompt)
+        sys.stderr.flush()
+        line = sys.stdin.readline()
+        return line[:-1] if line.endswith("\n") else line
+    import termios
+    with os.fdopen(fd, "r+b", buffering=0) as tty:
+        old = termios.tcgetattr(fd)
+        new = termios.tcgetattr(fd)
+        new[3] &= ~termios.ECHO
+        try:
+            termios.tcsetattr(fd, termios.TCSAFLUSH, new)
+            tty.write(prompt.encode())
+            data = b""
+            while not data.endswith(b"\n"):
+                chunk = tty.read(1)
+                if not chunk:
+                    break
+                data += chunk
+        finally:
+            termios.tcsetattr(fd, termios.TCSAFLUSH, old)
+            tty.write(b"\n")
+    return data.decode("latin-1").rstrip("\n")
+
+
+def send_credentials(client, username: str, password: str, unknown_cmd_msg: str) -> None:
+    """USERNAME/PASSWORD as upscmd/upsrw send them: raw (not escaped), and the replies
+    only read, not checked (upsd verifies them when the action runs)."""
+    try:
+        client.send(f"USERNAME {username}\n".encode("latin-1", "replace"))
+    except NutError as e:
+        fatal(f"Can't set username: {e.message}")
+    try:
+        client.readline()
+    except NutError as e:
+        fatal(f"Set username failed: {e.message}")
+    try:
+        client.send(f"PASSWORD {password}\n".encode("latin-1", "replace"))
+    except NutError as e:
+        fatal(f"Can't set password: {e.message}")
+    try:
+        client.readline()
+    except NutError as e:
+        fatal(f"Set password failed: {e.message}")
+
+
+def enable_tracking(client, what: str) -> None:
+    try:
+        client.send(b"SET TRACKING ON\n")
+    except NutError as e:
+        fatal(f"Can't enable {what} status tracking: {e.message}")
+    try:
+        line = client.readline()
+    except NutError as e:
+        fatal(f"Enabling {what} status tracking failed: {e.message}")
+    if not line.startswith("OK"):
+        fatal(f"Enabling {what} status tracking failed. upsd answered: {line}")
+
+
+def send_action(client, request: str, send_fail: str, read_fail: str, tracking: bool,
+                timeout: int) -> None:
+    """Send INSTCMD/SET VAR the C way and report on stderr: the reply (``OK``), or with
+    tracking the final ``GET TRACKING`` status; a non-OK reply is fatal."""
+    import time
+    try:
+        client.send(request.encode("latin-1", "replace"))
+    except NutError as e:
+        fatal(f"{send_fail}: {e.message}")
+    try:
+        line = client.readline()
+    except NutError as e:
+        fatal(f"{read_fail}: {e.message}")
+    if not line.startswith("OK"):
+        fatal(f"Unexpected response from upsd: {line}")
+    if not tracking or len(line) != len("OK TRACKING ") + 36:
+        err(line)
+        return
+    tracking_id = line[len("OK TRACKING "):]
+    start = int(time.time())
+    while True:
+        if int(time.time()) - start >= timeout:
+            fatal("Can't receive status tracking information: timeout")
+        try:
+            client.send(f"GET TRACKING {tracking_id}\n".encode())
+        except NutError as e:
+            fatal(f"Can't send status tracking request: {e.message}")
+        try:
+            line = client.readline(timeout=float(timeout))
+        except NutError as e:
+            fatal(f"Can't receive status tracking information: {e.message}")
+        if not line.startswith("PENDING"):
+            break
+        time.sleep(1)
+    err(line)

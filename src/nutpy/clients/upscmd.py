@@ -1,0 +1,118 @@
+"""upscmd: list and run instant commands (C ``clients/upscmd.c``, 2.8.0 output)."""
+
+from __future__ import annotations
+
+from ..client import DEFAULT_TRACKING_TIMEOUT, NutError, ServerError
+from . import _cli
+from ._cli import fatal, out
+
+
+def usage(prog: str) -> None:
+    out(f"Network UPS Tools upscmd {_cli.NUT_VERSION}\n\n"
+        f"usage: {prog} [-h]\n"
+        f"       {prog} [-l <ups>]\n"
+        f"       {prog} [-u <username>] [-p <password>] [-w] [-t <timeout>] <ups> <command> [<value>]\n\n"
+        "Administration program to initiate instant commands on UPS hardware.\n"
+        "\n"
+        "  -h\t\tdisplay this help text\n"
+        "  -l <ups>\tshow available commands on UPS <ups>\n"
+        "  -u <username>\tset username for command authentication\n"
+        "  -p <password>\tset password for command authentication\n"
+        "  -w            wait for the completion of command by the driver\n"
+        "                and return its actual result from the device\n"
+        f"  -t <timeout>\tset a timeout when using -w (in seconds, default: {DEFAULT_TRACKING_TIMEOUT})\n"
+        "\n"
+        "  <ups>\t\tUPS identifier - <upsname>[@<hostname>[:<port>]]\n"
+        "  <command>\tValid instant command - test.panel.start, etc.\n"
+        "  [<value>]\tAdditional data for command - number of seconds, etc.\n")
+
+
+def list_cmds(client, ups: str) -> None:
+    try:
+        items = client.list("CMD", ups)
+    except NutError as e:
+        if isinstance(e, ServerError) and e.code == "UNKNOWN-COMMAND":
+            fatal("Error: upsd is too old to support this query")
+        fatal(f"Error: {e.message}")
+    names = []
+    for words in items:
+        if len(words) < 3:
+            fatal(f"Error: insufficient data (got {len(words)} args, need at least 3)")
+        names.append(words[2])
+    out(f"Instant commands supported on UPS [{ups}]:\n\n")
+    for name in names:
+        try:
+            words = client.get("CMDDESC", ups, name)
+        except NutError:
+            words = []
+        out(f"{name} - {words[3]}\n" if len(words) > 3 else f"{name}\n")
+
+
+def main(argv: list[str]) -> int:
+    prog = _cli.prog_name(argv, "upscmd")
+    username = password = None
+    cmdlist = tracking = False
+    timeout = DEFAULT_TRACKING_TIMEOUT
+    for opt, arg in _cli.getopt(argv, "lhu:p:t:wV"):
+        if opt == "l":
+            cmdlist = True
+        elif opt == "u":
+            username = arg[:255]
+        elif opt == "p":
+            password = arg[:255]
+        elif opt == "t":
+            timeout = _cli.parse_timeout(arg)
+        elif opt == "w":
+            tracking = True
+        elif opt == "V":
+            fatal(f"Network UPS Tools upscmd {_cli.NUT_VERSION}", 0)
+        else:
+            usage(prog)
+            return 0
+    args = _cli.operands()
+    if not args:
+        usage(prog)
+        return 0
+    ups, host, port = _cli.parse_ups(
+        args[0], "Error: invalid UPS definition.  Required format: upsname[@hostname[:port]]")
+    client = _cli.connect(host, port)
+    try:
+        if cmdlist:
+            list_cmds(client, ups)
+            return 0
+        if len(args) < 2:
+            usage(prog)
+            return 0
+        if "." not in args[1]:
+            fatal("Error: old command names are not supported")
+        if username is None:
+            default = _cli.prompt_username()
+            line = _cli.read_line_stdin()
+            if line is None:
+                fatal("Error reading from stdin!")
+            if len(line) > 1:
+                username = line[:-1]  # C drops the last byte, LF or not
+            elif not default:
+                fatal("No username available - even tried getpwuid")
+            else:
+                username = default
+        if password is None:
+            password = _cli.tty_getpass("Password: ")
+        _cli.send_credentials(client, username, password,
+                              "Set username failed due to an unknown command.\n"
+                              "You probably need to upgrade upsd.")
+        if tracking:
+            _cli.enable_tracking(client, "command")
+        words = args[1:3]
+        _cli.send_action(client, f"INSTCMD {ups} {' '.join(words)}\n",
+                         "Can't send instant command", "Instant command failed",
+                         tracking, timeout)
+        return 0
+    finally:
+        _cli.out_flush()
+        _cli.disconnect(client)
+
+
+def entry() -> int:
+    import sys
+    sys.exit(_cli.run(main))
