@@ -217,6 +217,9 @@ class Server:
 
     # -- dispatch --------------------------------------------------------------------
     def handle(self, session: Session, words: list[str]) -> bytes:
+        # C marks a LOGOUT by zeroing the idle timer, which the next command refreshes:
+        # a command after LOGOUT in the same read keeps the connection open.
+        session.logout = False
         if not words:
             return E_UNKNOWN_COMMAND
         name = words[0].upper()
