@@ -95,6 +95,7 @@ class DefinitionFile:
             self._pos = 0
             self.alarm.init()
             self._status_seen = False
+            self._alarm_lines = False
         alarm_was = self.alarm.active
         while self._pos < len(self._lines):
             line = self._lines[self._pos]
@@ -112,6 +113,7 @@ class DefinitionFile:
                 self.resume_at = now + delay
                 break
             if head.startswith("ALARM"):
+                self._alarm_lines = True
                 text = " ".join(words[1:])[:MAX_FILE_VALUE]
                 if text:
                     self.alarm.set(text)
@@ -129,7 +131,9 @@ class DefinitionFile:
                 self._status_seen = True
                 continue
             self.apply_var(name, " ".join(words[1:])[:MAX_FILE_VALUE])
-        self.alarm.commit()
+        # A file without ALARM lines leaves ups.alarm to its own "ups.alarm:" lines.
+        if self._alarm_lines or alarm_was:
+            self.alarm.commit()
         if self.alarm.active != alarm_was or (self.alarm.active and self._status_seen):
             self.status.commit()
         if self.resume_at is None:
