@@ -193,3 +193,32 @@ class FakeUpsd:
         self._stop = True
         self.sock.close()
         self.thread.join(2)
+
+
+_servers: dict[str, NutServer] = {}
+
+
+def shared_server(kind: str, tmp_path_factory, request) -> NutServer:
+    """One server of each kind for the whole session, whichever test module asks first
+    (C upsd start-up and the stale-data wait are paid once)."""
+    if kind not in _servers:
+        if kind == "ours" and not os.path.exists(our_prog("upsd")):
+            pytest.skip("our upsd (.venv/bin/upsd) not installed yet")
+        try:
+            server = NutServer(tmp_path_factory.mktemp(f"nut-{kind}"), kind)
+        except (TimeoutError, OSError) as e:
+            if kind == "ours":
+                pytest.skip(f"our upsd does not start: {e}")
+            raise
+        _servers[kind] = server
+        request.addfinalizer(lambda: _servers.pop(kind).close())
+    return _servers[kind]
+
+
+def compare(server: NutServer, prog: str, args: list[str], input: str | None = None,
+            timeout: float = 30) -> tuple:
+    """Run C ``prog`` and ours with the same arguments; both normalised results."""
+    c_path, our_path = c_prog(prog), our_prog(prog)
+    c = norm(server.run([c_path, *args], input=input, timeout=timeout), (c_path, our_path))
+    ours = norm(server.run([our_path, *args], input=input, timeout=timeout), (c_path, our_path))
+    return c, ours

@@ -101,9 +101,53 @@ def _is_plain_quoted(line: str) -> bool:
     return start > 0 and line[start - 1] == " " and line.isascii() and line.isprintable()
 
 
+# Called with each byte C's parseconf would report as ``addchar: discarding invalid
+# character (0x..)!`` (libupsclient prints that on stderr; the programs set this hook).
+on_discarded_char = None
+
+_C_SPACE = b" \t\n\v\f\r"
+
+
+def discarded_chars(data: bytes) -> list[int]:
+    """Bytes outside 0x20..0x7f that parseconf's addchar would drop, in order."""
+    found = []
+    state = 0  # 0 word start, 1 word, 2 literal, 3 quoted, 4 quoted literal, 5 comment
+    for ch in data:
+        if state == 5:
+            continue
+        if state in (2, 4):
+            if ch < 0x20 or ch > 0x7F:
+                found.append(ch)
+            state = 1 if state == 2 else 3
+            continue
+        if state == 3:
+            if ch == 0x23:
+                break
+            if ch == 0x22:
+                state = 0
+            elif ch == 0x5C:
+                state = 4
+            elif ch < 0x20 or ch > 0x7F:
+                found.append(ch)
+            continue
+        if ch == 0x23:
+            state = 5
+        elif ch in _C_SPACE:
+            state = 0
+        elif ch == 0x5C:
+            state = 2
+        elif ch == 0x22 and state == 0:
+            state = 3
+        else:
+            if ch < 0x20 or ch > 0x7F:
+                found.append(ch)
+            state = 1
+    return found
+
+
 def tokenize(line: str) -> list[str]:
-    """The words of one reply line (parseconf rules); ``ProtocolError`` with C's
-    ``Parse error: ...`` text on a tokenizer error."""
+    """The words of one reply line as libupsclient's ``pconf_line`` gives them: a parse
+    error (``#`` inside quotes) just ends the line, an unterminated last word is kept."""
     if _is_plain_quoted(line):
         # The common VAR/RW/UPS/DESC reply shape; same result as the tokenizer.
         start = line.find('"')
@@ -111,12 +155,15 @@ def tokenize(line: str) -> list[str]:
         words.append(line[start + 1:-1])
         if len(words) <= 32 and all(len(w) <= 512 for w in words):
             return words
-    lines = Tokenizer().feed(line.encode("latin-1", "replace") + b"\n")
-    if not lines:
-        return []
-    if lines[0].error:
-        raise ProtocolError(f"Parse error: {lines[0].error}")
-    return lines[0].words
+    data = line.encode("latin-1", "replace")
+    if on_discarded_char is not None and not (line.isascii() and line.isprintable()):
+        for ch in discarded_chars(data):
+            on_discarded_char(ch)
+    tok = Tokenizer()
+    lines = tok.feed(data + b"\n")
+    if not lines:  # still inside quotes: C ties the word off at the end of the string
+        lines = tok.feed(b'"\n')
+    return lines[0].words if lines else []
 
 
 def check_error(line: str) -> None:

@@ -53,10 +53,16 @@ def out_flush() -> None:
             pass
 
 
+def _report_discarded(ch: int) -> None:
+    err(f"addchar: discarding invalid character (0x{ch:02x})!")
+
+
 def run(main, argv: list[str] | None = None) -> int:
     """Run a program ``main(argv)``; returns its exit status with stdout flushed."""
     if argv is None:
         argv = sys.argv
+    from .. import client
+    client.on_discarded_char = _report_discarded
     try:
         status = main(argv) or 0
     except Exit as e:

@@ -75,7 +75,7 @@ class Upsc:
         except NutError as e:
             self.fail(*self._start_error(e, "variable unknown (old upsd detected)"))
         if len(words) < 4:
-            self.fail(f"insufficient data (got {len(words)} args, need at least 3)")
+            self.fail(f"insufficient data (got {len(words)} args, need at least 4)")
         out(f'"{json_esc(words[3])}"\n' if self.json else words[3] + "\n")
 
     def list_vars(self, ups: str) -> None:
@@ -93,7 +93,9 @@ class Upsc:
             if len(words) < 4:
                 msg = f"insufficient data (got {len(words)} args, need at least 4)"
                 if self.json:
-                    out(",\n".join(lines) + ('  "error": "%s"\n}\n' % msg))
+                    out(",\n".join(lines) + '  "error": "%s"\n}\n' % msg)
+                else:
+                    out("".join(lines))
                 fatal(f"Error: {msg}")
             if self.json:
                 lines.append(f'  "{json_esc(words[2])}": "{json_esc(words[3])}"')
@@ -113,8 +115,11 @@ class Upsc:
             if len(words) < 3:
                 msg = f"insufficient data (got {len(words)} args, need at least 3)"
                 if self.json:
-                    out(",\n".join(lines) + "  " + ("" if verbose else "{")
+                    out(",\n".join(lines) + "  "
+                        + ("" if verbose else "{")
                         + f'"error": "{msg}"\n}}\n' + ("" if verbose else "]\n"))
+                else:
+                    out("".join(lines))
                 fatal(f"Error: {msg}")
             if self.json:
                 if verbose:
@@ -143,6 +148,8 @@ class Upsc:
                 msg = f"insufficient data (got {len(words)} args, need at least 3)"
                 if self.json:
                     out(",\n".join(lines) + '  {"error": "%s"\n}\n]\n' % msg)
+                else:
+                    out("".join(lines))
                 fatal(f"Error: {msg}")
             lines.append(f'  "{json_esc(words[2])}"' if self.json else words[2] + "\n")
         out(",\n".join(lines) + "\n]\n" if self.json else "".join(lines))
