@@ -10,10 +10,15 @@ driver needs no locking of its own. Start with ``run(MyDriver)`` from a console 
 from __future__ import annotations
 
 import asyncio
+import getopt
+import grp
 import os
 import signal
+import socket
 import sys
+import syslog  # noqa: F401  (log.use_syslog imports it after the privilege drop)
 import time
+import uuid
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
@@ -354,8 +359,6 @@ class DriverCore:
                        for s in self.vartab.values())
 
     def parse_args(self, argv: list[str]) -> None:
-        import getopt
-
         try:
             opts, rest = getopt.getopt(argv, "a:s:kFBDd:hx:Lqr:u:g:Vi:c:P:")
         except getopt.GetoptError as e:
@@ -597,8 +600,6 @@ class DriverCore:
     def _fix_socket_group(self) -> None:
         if self.group == paths.RUN_AS_GROUP and self.user == paths.RUN_AS_USER:
             return
-        import grp
-
         path = self.server.path
         try:
             gid = grp.getgrnam(self.group).gr_gid
@@ -828,9 +829,6 @@ def _terminate_previous(pidfile: str) -> None:
 def query_socket_instcmd(path: str, cmd: str, timeout: float = 15.0) -> int:
     """``-c exit|reload-or-error``: send ``INSTCMD <cmd> TRACKING <id>`` to a running
     driver and return its result, or 255 when the socket cannot be used."""
-    import socket
-    import uuid
-
     ident = str(uuid.uuid4()).upper()
     try:
         with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:

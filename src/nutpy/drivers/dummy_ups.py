@@ -13,6 +13,7 @@ import time
 from .. import paths
 from ..log import log
 from ..parseconf import Line, parse_text
+from .netclient import MiniClient, split_upsname
 from .core import HANDLED, UNKNOWN, Driver, run
 from .state import RW, STRING
 
@@ -280,8 +281,6 @@ class DummyUps(Driver):
     # ---- repeater
 
     def _init_repeater(self) -> None:
-        from .netclient import MiniClient, split_upsname
-
         try:
             self._target = split_upsname(self.device_path)
         except ValueError:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import os
 import socket
+import threading
 from typing import Awaitable, Callable
 
 from .. import sockproto
@@ -20,7 +21,7 @@ from ..parseconf import Tokenizer
 from .state import DriverState
 
 # A client that leaves this much of our output unread is dropped: it is not upsd.
-MAX_PENDING_OUTPUT = 4 * 1024 * 1024
+MAX_PENDING_OUTPUT = 1024 * 1024
 LISTEN_BACKLOG = 16
 # sun_path on Linux
 MAX_SOCKET_PATH = 107
@@ -98,14 +99,10 @@ class DriverSocketServer:
 
     def attach(self) -> None:
         """Route the state's change lines to every client."""
-        import threading
-
         self._loop_thread = threading.get_ident()
         self.state.emit = self._emit
 
     def _emit(self, data: bytes) -> None:
-        import threading
-
         if threading.get_ident() == self._loop_thread:
             self.broadcast(data)
         else:

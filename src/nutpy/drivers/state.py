@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import Callable, Iterator
 
 from .. import sockproto
+from ..parseconf import encode
 
 # C formats values into 256-byte buffers.
 MAX_VALUE_LEN = 255
@@ -258,8 +259,6 @@ class DriverState:
 
     def tree_text(self) -> str:
         """``-d N`` and SIGURG output: ``name: value`` per variable, values escaped."""
-        from ..parseconf import encode
-
         with self.lock:
             return "".join(f"{self._vars[k].name}: {encode(self._vars[k].value)}\n"
                            for k in sorted(self._vars))
