@@ -27,9 +27,11 @@ CLIENTS = ["ALL", "LOCAL", "KNOWN", "UNKNOWN", "PARANOID", "127.0.0.1", "127.0.0
            "0.0.0.0/0.0.0.0", "0x7f.0.0.0/8", "1?.0.0.5", "127.0.0.0/ 8", "[::1]/x",
            "192.168.1.200/255.255.255.255", "LOCALHOST", "host", "2001:db8::1",
            "unknown@ALL", "%FILE%"]
+# No valid option with side effects: libwrap runs inside the test process (C upsd too).
 OPTIONS = [None] * 8 + ["allow", "deny", " ALLOW ", "severity auth.info : allow",
                         "allow : deny", "bogus", "", "deny\\: x", "severity=warning",
-                        "severity bogus.level", "keepalive", "keepalive = 1", "nice 5"]
+                        "severity bogus.level", "keepalive", "keepalive = 1", "nice x",
+                        "umask 9", "rfc931 = x"]
 REQUESTS = [  # (daemon, client name, client address, NUT user)
     ("upsd", "localhost", "127.0.0.1", "admin"),
     ("upsd", "unknown", "127.0.0.1", "monuser"),

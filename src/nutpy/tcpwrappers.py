@@ -414,9 +414,11 @@ def _option_fields(options: str) -> list[str]:
 def _check_value(key: str, value: str | None) -> None:
     if key in ("umask",) and not re.fullmatch(r"[0-7]+", value or ""):
         raise _Verdict(False, f"bad umask value: \"{value}\"")
-    if key in ("nice", "linger", "rfc931") and value is not None and not re.fullmatch(
-            r"[+-]?\d+", value):
+    if key in ("nice", "linger") and value is not None and not re.fullmatch(
+            r"\s*[+-]?\d+", value):
         raise _Verdict(False, f"bad {key} value: \"{value}\"")
+    if key == "rfc931" and value is not None and _atoi(value) <= 0:
+        raise _Verdict(False, f"bad rfc931 timeout: \"{value}\"")
     if key == "severity":
         fac, _, lvl = _lower(value or "").rpartition(".")
         if lvl not in _SYSLOG_LEVELS or (fac and fac not in _SYSLOG_FACILITIES):
@@ -578,18 +580,27 @@ def resolve_hostname(addr: str) -> str:
 def hosts_access(daemon: str, client_addr: str, user: str | None = None,
                  client_name: str | None = None, allow_path: str = ALLOW_PATH,
                  deny_path: str = DENY_PATH, *, server_addr: str | None = None,
-                 warn: Warn | None = None) -> bool:
-    """libwrap's verdict for ``user`` at ``client_addr`` using ``daemon``. The client name
-    is looked up (blocking DNS) only if a rule needs it and ``client_name`` is None.
-    Relative to the current root, as in C (upsd reads them inside its chroot)."""
+                 server_name: str | None = None, warn: Warn | None = None) -> bool:
+    """libwrap's verdict for ``user`` at ``client_addr`` using ``daemon``. Host names
+    are looked up (blocking DNS) only if a rule needs one and it was not given.
+    ``server_addr`` is the local address of the connection (``daemon@host`` rules; C
+    upsd knows it). Paths are relative to the current root, as in C (upsd reads them
+    inside its chroot). From an event loop use ``hosts_access_async``."""
     return check(daemon, client_addr, user, client_name, allow_path, deny_path,
-                 server_addr=server_addr, warn=warn).allowed
+                 server_addr=server_addr, server_name=server_name, warn=warn).allowed
+
+
+async def hosts_access_async(*args, **kwargs) -> bool:
+    """``hosts_access`` in a worker thread (name lookups may block)."""
+    import asyncio
+
+    return await asyncio.to_thread(hosts_access, *args, **kwargs)
 
 
 def check(daemon: str, client_addr: str, user: str | None = None,
           client_name: str | None = None, allow_path: str = ALLOW_PATH,
           deny_path: str = DENY_PATH, *, server_addr: str | None = None,
-          warn: Warn | None = None) -> Decision:
+          server_name: str | None = None, warn: Warn | None = None) -> Decision:
     """``hosts_access`` with the reason: which table and line decided."""
     allow, _ = _cache.load(allow_path, warn)
     deny, deny_unreadable = _cache.load(deny_path, warn)
@@ -597,6 +608,8 @@ def check(daemon: str, client_addr: str, user: str | None = None,
         return Decision(True, "", 0, "no rules")
     name: str | Callable[[], str] = (client_name if client_name is not None
                                      else (lambda: resolve_hostname(client_addr)))
-    sname = (lambda: resolve_hostname(server_addr)) if server_addr else None
+    sname: str | Callable[[], str] | None = server_name
+    if sname is None and server_addr:
+        sname = lambda: resolve_hostname(server_addr)  # noqa: E731
     req = Request(daemon, client_addr or UNKNOWN, user, name, server_addr or UNKNOWN, sname)
     return evaluate(allow, deny, req, warn, deny_unreadable)
