@@ -190,3 +190,37 @@ def test_driver_survives_upsd_restart(served):
     with open(f"/proc/{pid}/stat") as f:
         assert f.read().split(")")[-1].split()[0] in "RS"
     env.stop(upsd2)
+
+
+def test_repeater_copies_and_reconnects(nutenv):
+    """port = ups@host:port: our repeater and C's repeat the same upsd; ours survives
+    that upsd going away and coming back."""
+    require_c_nut()
+    env = nutenv
+    (env.etc / "src.dev").write_text("ups.status: OL CHRG\nbattery.charge: 77\nups.mfr: Src\n")
+    target = f"src@127.0.0.1:{env.port}"
+    write_confs(env, {"src": "src.dev", "rep": target, "crep": target})
+    start_all(env, [[our_prog("dummy-ups"), "-a", "src", "-u", "root"]])
+    upsd = env.start([c_prog("upsd"), "-u", "root", "-F"])
+    env.wait_port()
+    upsc_ready(env, "src")
+    start_all(env, [[our_prog("dummy-ups"), "-a", "rep", "-u", "root"],
+                    [c_prog("dummy-ups"), "-a", "crep", "-u", "root"]])
+    try:
+        ours, c = as_dict(upsc_ready(env, "rep")), as_dict(upsc_ready(env, "crep"))
+        for d in (ours, c):
+            for k in [k for k in d if k.startswith("driver.")]:
+                del d[k]
+        assert ours == c
+        assert ours["battery.charge"] == "77" and ours["ups.status"] == "OL CHRG"
+        env.run([c_prog("upsrw"), "-s", "battery.charge=12", "-u", "admin", "-p", "pw", "-w",
+                 f"src@127.0.0.1:{env.port}"])
+        wait_for(lambda: upsc(env, "rep", "battery.charge").stdout.strip() == "12", 10,
+                 what="repeated change")
+        env.stop(upsd)
+        upsd = env.start([c_prog("upsd"), "-u", "root", "-F"])
+        env.wait_port()
+        wait_for(lambda: upsc(env, "rep", "battery.charge").stdout.strip() == "12", 20,
+                 interval=0.2, what="repeater after upsd restart")
+    finally:
+        stop_by_pidfiles(env, ["dummy-ups-src", "dummy-ups-rep", "dummy-ups-crep"])

@@ -54,6 +54,9 @@ class Driver:
     description = "Generic driver"
     version = "0.00"
     experimental = False
+    # True if set_var never touches the device (only self.state): it then runs on the
+    # event loop, saving two thread hops on the SET path.
+    set_var_is_quick = False
 
     def __init__(self, core: "DriverCore") -> None:
         self.core = core
@@ -651,6 +654,8 @@ class DriverCore:
             self.state.setinfo("driver.flag.allow_killpower", "1" if self.allow_killpower else "0")
             return HANDLED
         log.debug(2, f"SET {name} {value}")
+        if self.driver.set_var_is_quick:
+            return self.driver.set_var(name, value)
         return await self.call(self.driver.set_var, name, value)
 
     async def _on_instcmd(self, name: str, param: str | None) -> int:

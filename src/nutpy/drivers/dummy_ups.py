@@ -125,10 +125,7 @@ class DefinitionFile:
             if name.startswith("driver."):
                 continue
             if name.startswith("ups.status"):
-                self.status.init()
-                for token in words[1:]:
-                    self.status.set(token)
-                self.status.commit()
+                self.status.replace(words[1:])
                 self._status_seen = True
                 continue
             self.apply_var(name, " ".join(words[1:])[:MAX_FILE_VALUE])
@@ -145,6 +142,7 @@ class DummyUps(Driver):
     name = "dummy-ups"
     description = "Device simulation and repeater driver"
     version = "0.15"
+    set_var_is_quick = True  # SET only edits the data tree (repeater: not forwarded)
 
     def __init__(self, core) -> None:
         super().__init__(core)
@@ -263,10 +261,7 @@ class DummyUps(Driver):
 
     def set_var(self, name: str, value: str) -> int:
         if name.startswith("ups.status"):
-            status = self.state.status
-            status.init()
-            status.set(value)
-            status.commit()
+            self.state.status.replace([value])
             return HANDLED
         if value == "":
             self.state.delinfo(name)

@@ -283,6 +283,14 @@ class StatusBuilder:
             if word and word not in self._tokens:
                 self._tokens.append(word)
 
+    def replace(self, tokens: list[str]) -> None:
+        """init + set each + commit, atomically (SETs may race a poll in another thread)."""
+        with self._state.lock:
+            self.init()
+            for token in tokens:
+                self.set(token)
+            self.commit()
+
     def commit(self) -> None:
         state = self._state
         tokens = list(self._tokens)
