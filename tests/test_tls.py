@@ -135,6 +135,9 @@ def test_certrequest_request(pki):
     assert handshake(srv, tls.client_context(str(pki.ca_pem), True)) == (None, None)
     assert handshake(srv, tls.client_context(str(pki.ca_pem), True,
                                              certfile=str(pki.client_pem))) == (None, None)
+    s_err, _ = handshake(srv, tls.client_context(str(pki.ca_pem), True,
+                                                 certfile=str(pki.stranger_client_pem)))
+    assert s_err is not None  # a certificate that is sent must be valid
 
 
 def test_client_certificate_is_seen_by_server(pki):
