@@ -58,6 +58,7 @@ def test_banner_version_and_list(env):
     ["-a", "u", "-z"],
     ["-a", "u", "-i", "0"],
     ["-a", "u", "extra"],
+    ["-a", "u", "-u", "root", "-k"],  # dummy-ups cannot shut down: "shutdown not supported"
 ])
 def test_errors_match_c(env, args):
     c, ours = both(env, args)
