@@ -302,3 +302,24 @@ class TlsFakeUpsd:
         self.stop = True
         self.thread.join(2)
         self.sock.close()
+
+
+def test_async_starttls_and_certhost_rule(tmp_path):
+    ca_pem, cert_pem, key_pem = make_certs(tmp_path)
+    server = TlsFakeUpsd(cert_pem, key_pem)
+    try:
+        async def scenario():
+            nut = await AsyncClient.open("localhost", server.port, tls="force",
+                                         certverify=True, certpath=str(ca_pem))
+            try:
+                return nut.tls_active, await nut.ver()
+            finally:
+                await nut.close()
+        assert asyncio.run(scenario()) == (True, "Network UPS Tools upsd TLS")
+        # A CERTHOST rule (name, verify, forcessl) for this host turns verification on:
+        # the certificate is for "localhost", the rule expects "ups.example".
+        with pytest.raises(TLSError):
+            Client("localhost", server.port, tls="try", certpath=str(ca_pem),
+                   certhost={"localhost": ("ups.example", True, True)})
+    finally:
+        server.close()

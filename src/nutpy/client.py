@@ -471,13 +471,15 @@ class Client(_Api):
         self.certpath = certpath
         self.certfile = certfile
         self.certname = certname
-        if certhost and host in certhost:
-            rule = certhost[host]
-            self.certname, self.certverify = rule[0], bool(rule[1])
-            if len(rule) > 2 and rule[2]:
+        if certhost:
+            # C: a CERTHOST rule for this host overrides CERTVERIFY/FORCESSL.
+            from .tls import certhost_lookup
+            name, verify, force = certhost_lookup(certhost, host, port, certverify,
+                                                  tls == "force")
+            self.certname = name or certname
+            self.certverify = verify
+            if force:
                 self.tls_mode = "force"
-            elif not self.tls_mode:
-                self.tls_mode = "try"
         self.sock = None
         self.tls_active = False
         self._buf = LineBuffer()
@@ -658,13 +660,13 @@ class Client(_Api):
     def starttls(self, required: bool = True) -> bool:
         """Send STARTTLS and wrap the socket. Refused by upsd: ``TLSError`` when
         ``required`` (before any credential was sent), else False and stay in clear."""
+        context = self._tls_context()
         line = self.request(b"STARTTLS\n")
         if not line.startswith("OK STARTTLS"):
             if required:
                 self.close()
                 raise TLSError(f"SSL is not available (upsd said: {line})")
             return False
-        context = self._tls_context()
         import socket as socket_module
         plain = socket_module.socket(fileno=self.sock.detach())
         server_name = self.certname or self.host
@@ -679,23 +681,11 @@ class Client(_Api):
         return True
 
     def _tls_context(self):
+        from . import tls
         try:
-            from . import tls
             return tls.client_context(self.certpath, self.certverify, self.certfile)
-        except ImportError:
-            import ssl
-            ctx = ssl.create_default_context()
-            if self.certpath:
-                if os.path.isdir(self.certpath):
-                    ctx.load_verify_locations(capath=self.certpath)
-                else:
-                    ctx.load_verify_locations(cafile=self.certpath)
-            if not self.certverify:
-                ctx.check_hostname = False
-                ctx.verify_mode = ssl.CERT_NONE
-            if self.certfile:
-                ctx.load_cert_chain(self.certfile)
-            return ctx
+        except Exception as e:  # TLSConfigError, unreadable CA/cert files
+            raise TLSError(f"SSL error: {e}") from None
 
 
 # ---------------------------------------------------------------------------------------
