@@ -73,22 +73,50 @@ class _Verdict(Exception):
 # ----------------------------------------------------------------------------- request
 
 
-class _Lazy:
-    """A value computed on first use, as libwrap looks up host names only when a rule
+class _Subject:
+    """A string being matched (daemon, user, address or host name), with its lowered
+    form and numeric address forms computed once per request."""
+
+    __slots__ = ("text", "low", "_v4", "_v6")
+    _UNSET = object()
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+        self.low = _lower(text)
+        self._v4 = self._v6 = self._UNSET
+
+    @property
+    def v4(self) -> int | None:
+        if self._v4 is self._UNSET:
+            self._v4 = _dot_quad(self.text)
+        return self._v4
+
+    @property
+    def v6(self) -> int | None:
+        if self._v6 is self._UNSET:
+            a = _ipv6(self.text)
+            self._v6 = int(a) if a is not None else None
+        return self._v6
+
+
+class _LazySubject:
+    """A host name looked up on first use, as libwrap looks names up only when a rule
     needs one."""
 
     def __init__(self, value: str | Callable[[], str] | None) -> None:
         self._value = value
+        self._subject: _Subject | None = None
 
-    def get(self) -> str:
-        v = self._value
-        if callable(v):
-            try:
-                v = v() or UNKNOWN
-            except Exception:  # a resolver failure is an unknown name, as in libwrap
-                v = UNKNOWN
-            self._value = v
-        return UNKNOWN if v is None or v == "" else v
+    def get(self) -> _Subject:
+        if self._subject is None:
+            v = self._value
+            if callable(v):
+                try:
+                    v = v()
+                except Exception:  # a resolver failure is an unknown name, as in libwrap
+                    v = UNKNOWN
+            self._subject = _Subject(v or UNKNOWN)
+        return self._subject
 
 
 @dataclass
@@ -102,21 +130,14 @@ class Request:
     client_name: str | Callable[[], str] | None = None
     server_addr: str = UNKNOWN
     server_name: str | Callable[[], str] | None = None
-    _cname: _Lazy = field(init=False, repr=False)
-    _sname: _Lazy = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
-        self._cname = _Lazy(self.client_name)
-        self._sname = _Lazy(self.server_name)
-
-    def host(self, server: bool) -> tuple[str, _Lazy]:
-        if server:
-            return _plain_addr(self.server_addr or UNKNOWN), self._sname
-        return _plain_addr(self.client_addr or UNKNOWN), self._cname
-
-    @property
-    def user_name(self) -> str:
-        return self.user or UNKNOWN
+        self._daemon = _Subject(self.daemon)
+        self._user = _Subject(self.user or UNKNOWN)
+        self._client = (_Subject(_plain_addr(self.client_addr or UNKNOWN)),
+                        _LazySubject(self.client_name))
+        self._server = (_Subject(_plain_addr(self.server_addr or UNKNOWN)),
+                        _LazySubject(self.server_name))
 
 
 def _plain_addr(addr: str) -> str:
@@ -136,11 +157,14 @@ class Rule:
     options: str | None
     line: int  # number of the physical line that ends the rule, as libwrap reports it
     error: str = ""  # set on the marker where libwrap stops reading the table with an error
+    _daemon_pats: tuple = field(default=(), compare=False, repr=False)
+    _client_pats: tuple = field(default=(), compare=False, repr=False)
 
 
 def _logical_lines(data: bytes) -> Iterator[tuple[bytes, int, bool]]:
     """(text, line number, usable) as libwrap's xgets()+fgets() deliver them: joined
-    continuation lines, and chunks of an over-long line marked unusable."""
+    continuation lines; a line that fills the buffer or ends the file without a newline
+    is unusable."""
     pos, end, lineno = 0, len(data), 0
     while pos < end:
         buf = b""
@@ -160,7 +184,6 @@ def _logical_lines(data: bytes) -> Iterator[tuple[bytes, int, bool]]:
             buf += chunk
             space -= len(chunk)
         else:
-            # buffer full, or end of file, without a newline
             if buf:
                 yield buf, lineno, False
             continue
@@ -168,6 +191,11 @@ def _logical_lines(data: bytes) -> Iterator[tuple[bytes, int, bool]]:
 
 def _split_at(s: str, delimiter: str) -> tuple[str, str | None]:
     """libwrap's split_at with Debian's IPv6 patch: delimiters inside [...] don't count."""
+    i = s.find(delimiter)
+    if i < 0:
+        return s, None
+    if "[" not in s[:i]:
+        return s[:i], s[i + 1:]
     depth = 0
     for i, ch in enumerate(s):
         if ch == "[":
@@ -184,7 +212,7 @@ def _words(s: str) -> tuple[str, ...]:
 
 
 def parse_table(text: str | bytes, warn: Warn | None = None, path: str = "") -> list[Rule]:
-    """Rules of one access-control file, in order."""
+    """Rules of one access-control file, in order, with their patterns compiled."""
     data = text.encode("latin-1", "replace") if isinstance(text, str) else text
     rules: list[Rule] = []
     for raw, lineno, usable in _logical_lines(data):
@@ -205,17 +233,20 @@ def parse_table(text: str | bytes, warn: Warn | None = None, path: str = "") -> 
         clients, options = _split_at(rest, ":")
         if options is not None:
             options = options.rstrip("\n")
-        rules.append(Rule(_words(daemons), _words(clients), options, lineno))
+        dw, cw = _words(daemons), _words(clients)
+        rules.append(Rule(dw, cw, options, lineno, "",
+                          tuple(_compile_server(w) for w in dw),
+                          tuple(_compile_client(w) for w in cw)))
     return rules
 
 
-# ----------------------------------------------------------------------------- matching
+# ----------------------------------------------------------------------------- patterns
 
 
 def _dot_quad(s: str) -> int | None:
     """libwrap's dot_quad_addr: exactly four dot-separated runs, then inet_addr (which
     takes octal/hex parts); 255.255.255.255 is indistinguishable from an error there."""
-    if len([r for r in s.split(".") if r]) != 4 or "\0" in s:
+    if s.count(".") < 3 or len([r for r in s.split(".") if r]) != 4 or "\0" in s:
         return None
     try:
         value = int.from_bytes(socket.inet_aton(s), "big")
@@ -240,6 +271,8 @@ def _atoi(s: str) -> int:
 
 
 def _ipv6(s: str) -> ipaddress.IPv6Address | None:
+    if ":" not in s:
+        return None
     s = s.split("%", 1)[0]  # scope ids are not compared
     try:
         return ipaddress.IPv6Address(s)
@@ -247,83 +280,103 @@ def _ipv6(s: str) -> ipaddress.IPv6Address | None:
         return None
 
 
-_wildcard_cache: dict[str, re.Pattern] = {}
+# string patterns (libwrap's string_match), compiled: (kind, data)
+_S_WILD, _S_SUFFIX, _S_ALL, _S_KNOWN, _S_PREFIX, _S_V6, _S_EXACT = range(7)
+# host patterns (host_match): (kind, ...)
+_H_NETGROUP, _H_FILE, _H_KNOWN, _H_LOCAL, _H_MASK, _H_OTHER = range(6)
+_EXCEPT = ("EXCEPT",)
 
 
-def _wildcard(pattern: str, s: str) -> bool:
-    rx = _wildcard_cache.get(pattern)
-    if rx is None:
-        rx = re.compile("".join(".*" if c == "*" else "." if c == "?" else re.escape(c)
-                                for c in _lower(pattern)), re.DOTALL)
-        if len(_wildcard_cache) < 4096:
-            _wildcard_cache[pattern] = rx
-    return rx.fullmatch(_lower(s)) is not None
-
-
-def _string_match(tok: str, s: str) -> bool:
+def _compile_str(tok: str) -> tuple:
     if "*" in tok or "?" in tok:
-        return _wildcard(tok, s)
+        return _S_WILD, re.compile("".join(".*" if c == "*" else "." if c == "?"
+                                           else re.escape(c) for c in _lower(tok)), re.DOTALL)
+    low = _lower(tok)
     if tok.startswith("."):
-        return len(s) > len(tok) and _same(tok, s[-len(tok):])
-    if _same(tok, "ALL"):
-        return True
-    if _same(tok, "KNOWN"):
-        return not _same(s, UNKNOWN)
+        return _S_SUFFIX, low
+    if low == "all":
+        return _S_ALL, None
+    if low == "known":
+        return _S_KNOWN, None
     if tok.endswith("."):
-        return _same(tok, s[:len(tok)])
+        return _S_PREFIX, low
     if tok.startswith("[") and tok.endswith("]") and len(tok) >= 2:
-        pat, addr = _ipv6(tok[1:-1]), _ipv6(s)
-        return pat is not None and addr is not None and pat == addr
-    return _same(tok, s)
+        a = _ipv6(tok[1:-1])
+        return _S_V6, int(a) if a is not None else None
+    return _S_EXACT, low
 
 
-def _masked_match(net_tok: str, mask_tok: str, addr_s: str) -> bool:
-    addr4 = _dot_quad(addr_s)
-    if addr4 is not None:
-        net = _dot_quad(net_tok)
-        mask = _dot_quad(mask_tok) if "." in mask_tok else _cidr_mask(mask_tok)
-        return net is not None and mask is not None and (addr4 & mask) == net
-    addr6 = _ipv6(addr_s)
-    if addr6 is None or not (net_tok.startswith("[") and net_tok.endswith("]")):
-        return False
-    net6 = _ipv6(net_tok[1:-1])
-    bits = _atoi(mask_tok)
-    if net6 is None or not 0 <= bits <= 128:
-        return False
-    mask = ((1 << 128) - 1) ^ ((1 << (128 - bits)) - 1)
-    return (int(addr6) & mask) == (int(net6) & mask)
-
-
-def _hostname_known(name: str) -> bool:
-    return not _same(name, UNKNOWN) and not _same(name, PARANOID)
-
-
-def _not_inaddr(tok: str) -> bool:
-    return tok.lstrip("0123456789./") != ""
-
-
-def _host_match(tok: str, addr: str, name: _Lazy, warn: Warn | None, depth: int = 0) -> bool:
-    if tok.startswith("@"):
-        if warn:
-            warn(f"netgroup {tok} not supported: no match")
-        return False
-    if tok.startswith("/"):
-        return _hostfile_match(tok, addr, name, warn, depth)
-    if _same(tok, "KNOWN"):
-        n = name.get()
-        return not _same(addr, UNKNOWN) and _hostname_known(n)
-    if _same(tok, "LOCAL"):
-        n = name.get()
-        return "." not in n and _hostname_known(n)
-    net, mask = _split_at(tok, "/")
-    if mask is not None:
-        return _masked_match(net, mask, addr)
-    if _string_match(tok, addr):
+def _smatch(pat: tuple, subj: _Subject) -> bool:
+    kind, data = pat
+    if kind == _S_EXACT:
+        return subj.low == data
+    if kind == _S_ALL:
         return True
-    return _not_inaddr(tok) and _string_match(tok, name.get())
+    if kind == _S_WILD:
+        return data.fullmatch(subj.low) is not None
+    if kind == _S_SUFFIX:
+        return len(subj.low) > len(data) and subj.low.endswith(data)
+    if kind == _S_KNOWN:
+        return subj.low != UNKNOWN
+    if kind == _S_PREFIX:
+        return subj.low.startswith(data)
+    return data is not None and subj.v6 == data  # _S_V6
 
 
-def _hostfile_match(path: str, addr: str, name: _Lazy, warn: Warn | None, depth: int) -> bool:
+def _compile_host(tok: str) -> tuple:
+    if tok.startswith("@"):
+        return (_H_NETGROUP, tok)
+    if tok.startswith("/"):
+        return (_H_FILE, tok)
+    low = _lower(tok)
+    if low == "known":
+        return (_H_KNOWN,)
+    if low == "local":
+        return (_H_LOCAL,)
+    net_tok, mask_tok = _split_at(tok, "/")
+    if mask_tok is not None:
+        net4 = _dot_quad(net_tok)
+        mask4 = _dot_quad(mask_tok) if "." in mask_tok else _cidr_mask(mask_tok)
+        v4 = (net4, mask4) if net4 is not None and mask4 is not None else None
+        v6 = None
+        if net_tok.startswith("[") and net_tok.endswith("]"):
+            net6, bits = _ipv6(net_tok[1:-1]), _atoi(mask_tok)
+            if net6 is not None and 0 <= bits <= 128:
+                mask = ((1 << 128) - 1) ^ ((1 << (128 - bits)) - 1)
+                v6 = (int(net6) & mask, mask)
+        return (_H_MASK, v4, v6)
+    return (_H_OTHER, _compile_str(tok), tok.lstrip("0123456789./") != "")
+
+
+def _known_name(name: _Subject) -> bool:
+    return name.low != UNKNOWN and name.low != PARANOID
+
+
+def _hmatch(pat: tuple, addr: _Subject, name: _LazySubject, warn: Warn | None,
+            depth: int = 0) -> bool:
+    kind = pat[0]
+    if kind == _H_OTHER:
+        return _smatch(pat[1], addr) or (pat[2] and _smatch(pat[1], name.get()))
+    if kind == _H_MASK:
+        a4 = addr.v4
+        if a4 is not None:
+            return pat[1] is not None and (a4 & pat[1][1]) == pat[1][0]
+        a6 = addr.v6
+        return pat[2] is not None and a6 is not None and (a6 & pat[2][1]) == pat[2][0]
+    if kind == _H_KNOWN:
+        return addr.low != UNKNOWN and _known_name(name.get())
+    if kind == _H_LOCAL:
+        n = name.get()
+        return "." not in n.text and _known_name(n)
+    if kind == _H_FILE:
+        return _hostfile_match(pat[1], addr, name, warn, depth)
+    if warn:
+        warn(f"netgroup {pat[1]} not supported: no match")
+    return False
+
+
+def _hostfile_match(path: str, addr: _Subject, name: _LazySubject, warn: Warn | None,
+                    depth: int) -> bool:
     if depth > 8:  # a file listing itself would loop forever in libwrap; stop instead
         return False
     try:
@@ -335,37 +388,7 @@ def _hostfile_match(path: str, addr: str, name: _Lazy, warn: Warn | None, depth:
         if warn:
             warn(f"open {path}: {e.strerror}")
         return False
-    return any(_host_match(w, addr, name, warn, depth + 1) for w in words)
-
-
-def _list_match(words: tuple[str, ...], match: Callable[[str], bool]) -> bool:
-    i = 0
-    while i < len(words):
-        tok = words[i]
-        if _same(tok, "EXCEPT"):
-            return False
-        if match(tok):
-            while i < len(words) and not _same(words[i], "EXCEPT"):
-                i += 1
-            return i >= len(words) or not _list_match(words[i + 1:], match)
-        i += 1
-    return False
-
-
-def _server_match(tok: str, req: Request, warn: Warn | None) -> bool:
-    head, host = _split_at_first_after(tok, "@")
-    if host is None:
-        return _string_match(tok, req.daemon)
-    addr, name = req.host(server=True)
-    return _string_match(head, req.daemon) and _host_match(host, addr, name, warn)
-
-
-def _client_match(tok: str, req: Request, warn: Warn | None) -> bool:
-    addr, name = req.host(server=False)
-    head, host = _split_at_first_after(tok, "@")
-    if host is None:
-        return _host_match(tok, addr, name, warn)
-    return _host_match(host, addr, name, warn) and _string_match(head, req.user_name)
+    return any(_hmatch(_compile_host(w), addr, name, warn, depth + 1) for w in words)
 
 
 def _split_at_first_after(tok: str, delimiter: str) -> tuple[str, str | None]:
@@ -374,6 +397,38 @@ def _split_at_first_after(tok: str, delimiter: str) -> tuple[str, str | None]:
     if rest is None:
         return tok, None
     return tok[0] + rest_head, rest
+
+
+def _compile_server(tok: str) -> tuple:
+    """daemon or daemon@host"""
+    if _lower(tok) == "except":
+        return _EXCEPT
+    head, host = _split_at_first_after(tok, "@")
+    return (_compile_str(head), _compile_host(host) if host is not None else None)
+
+
+def _compile_client(tok: str) -> tuple:
+    """host or user@host"""
+    if _lower(tok) == "except":
+        return _EXCEPT
+    head, host = _split_at_first_after(tok, "@")
+    if host is None:
+        return (None, _compile_host(tok))
+    return (_compile_str(head), _compile_host(host))
+
+
+def _list_match(pats: tuple, start: int, match: Callable[[tuple], bool]) -> bool:
+    i, n = start, len(pats)
+    while i < n:
+        pat = pats[i]
+        if pat is _EXCEPT:
+            return False
+        if match(pat):
+            while i < n and pats[i] is not _EXCEPT:
+                i += 1
+            return i >= n or not _list_match(pats, i + 1, match)
+        i += 1
+    return False
 
 
 # ----------------------------------------------------------------------------- options
@@ -470,11 +525,23 @@ class Decision:
 
 def _table_match(rules: list[Rule] | None, req: Request, warn: Warn | None) -> Rule | None:
     """The first rule that matches, or the error marker if reading stops before one."""
+    daemon, user = req._daemon, req._user
+    caddr, cname = req._client
+    saddr, sname = req._server
+
+    def server_match(pat: tuple) -> bool:
+        return _smatch(pat[0], daemon) and (pat[1] is None or
+                                            _hmatch(pat[1], saddr, sname, warn))
+
+    def client_match(pat: tuple) -> bool:
+        return _hmatch(pat[1], caddr, cname, warn) and (pat[0] is None or
+                                                       _smatch(pat[0], user))
+
     for rule in rules or ():
         if rule.error:
             return rule
-        if (_list_match(rule.daemons, lambda t: _server_match(t, req, warn))
-                and _list_match(rule.clients, lambda t: _client_match(t, req, warn))):
+        if (_list_match(rule._daemon_pats, 0, server_match)
+                and _list_match(rule._client_pats, 0, client_match)):
             return rule
     return None
 
@@ -484,17 +551,17 @@ def evaluate(allow: list[Rule] | None, deny: list[Rule] | None, req: Request,
     """The hosts_access verdict for ``req``. ``deny_unreadable``: the deny file exists but
     could not be read, which denies unless the allow table grants access."""
     for table, rules in (("allow", allow), ("deny", deny)):
-        try:
-            rule = _table_match(rules, req, warn)
-            if rule is not None and rule.options is not None:
-                _process_options(rule.options, warn)
-        except _Verdict as v:
-            return Decision(v.permit, table, rule.line if rule else 0, str(v))
+        rule = _table_match(rules, req, warn)
         if rule is not None and rule.error:
             if table == "deny":
                 return Decision(False, table, rule.line, rule.error)
             continue
         if rule is not None:
+            if rule.options is not None:
+                try:
+                    _process_options(rule.options, warn)
+                except _Verdict as v:
+                    return Decision(v.permit, table, rule.line, str(v))
             return Decision(table == "allow", table, rule.line, "matched")
         if table == "deny" and deny_unreadable:
             return Decision(False, "deny", 0, "deny table unreadable")
