@@ -102,6 +102,27 @@ def test_verified_connection_with_ca_file_and_ca_dir(pki):
         (None, None)
 
 
+def test_self_signed_certificate_as_the_nut_docs_make_it(tmp_path):
+    """openssl req -x509 (CN only, no SAN), upsd.pem = crt + key, and the client's
+    CERTPATH holding <hash>.0: CERTVERIFY works with the CN as certificate name."""
+    crt, key = tmp_path / "upsd.crt", tmp_path / "upsd.key"
+    subprocess.run(["openssl", "req", "-new", "-x509", "-nodes", "-days", "2", "-newkey",
+                    "rsa:2048", "-out", str(crt), "-keyout", str(key), "-subj",
+                    "/CN=ups1.example.com"], check=True, capture_output=True)
+    pem = tmp_path / "upsd.pem"
+    pem.write_bytes(crt.read_bytes() + key.read_bytes())
+    certdir = tmp_path / "certs"
+    certdir.mkdir()
+    h = subprocess.run(["openssl", "x509", "-hash", "-noout", "-in", str(crt)],
+                       capture_output=True, text=True, check=True).stdout.strip()
+    (certdir / f"{h}.0").write_bytes(crt.read_bytes())
+    srv = tls.server_context(str(pem), None, None, 0, False)
+    cli = tls.client_context(str(certdir), True)
+    assert handshake(srv, cli, "ups1.example.com") == (None, None)
+    _, err = handshake(srv, cli, "ups2.example.com")
+    assert isinstance(err, ssl.SSLCertVerificationError)
+
+
 def test_wrong_host_name_is_refused(pki):
     srv = tls.server_context(str(pki.server_pem), None, None, 0, False)
     _, err = handshake(srv, tls.client_context(str(pki.ca_pem), True), "other.example.com")
@@ -297,6 +318,16 @@ def test_client_context_from_nss_database(pki, nss):
     assert handshake(srv, cli) == (None, None)
     s_err, _ = handshake(srv, tls.client_context(str(nss.client_db), True))
     assert s_err is not None
+
+
+def test_nss_trusted_peer_without_its_ca(pki, nss):
+    """A client database that trusts upsd's own certificate ("P,,") and not the CA."""
+    peer_db = certs.make_nss_db(pki.dir / "peer-db", {}, {"ups1": (pki.server, "P,,")})
+    srv = tls.server_context(str(pki.server_pem), None, None, 0, False)
+    assert handshake(srv, tls.client_context(str(peer_db), True)) == (None, None)
+    stranger = tls.server_context(str(pki.stranger_pem), None, None, 0, False)
+    _, err = handshake(stranger, tls.client_context(str(peer_db), True))
+    assert isinstance(err, ssl.SSLCertVerificationError)
 
 
 # ----------------------------------------------------------------------------- C NUT

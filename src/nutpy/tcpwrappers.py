@@ -58,10 +58,6 @@ def _lower(s: str) -> str:
     return s.translate(_ASCII_LOWER)
 
 
-def _same(a: str, b: str) -> bool:
-    return _lower(a) == _lower(b)
-
-
 class _Verdict(Exception):
     """An option decided the outcome (libwrap longjmps out of table matching)."""
 

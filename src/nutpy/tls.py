@@ -153,9 +153,10 @@ def nss_export_identity(dbdir: str, nickname: str, password: str | None) -> tupl
 
 
 def nss_trusted_cas(dbdir: str, purpose: str = "server") -> str:
-    """PEM bundle of the certificates an NSS database trusts as CAs: trust flag ``C``
+    """PEM bundle of the certificates an NSS database trusts: CAs with trust flag ``C``
     (issuing server certificates) for ``purpose="server"``, ``T`` (client certificates)
-    for ``purpose="client"``."""
+    for ``purpose="client"``, and trusted peers (``P``, e.g. a self-signed upsd
+    certificate) for both."""
     kind = nss_db_kind(dbdir)
     if kind is None:
         raise TLSConfigError(f"{dbdir} is not an NSS database (no cert9.db or cert8.db)")
@@ -170,7 +171,7 @@ def nss_trusted_cas(dbdir: str, purpose: str = "server") -> str:
         if len(parts) != 2 or parts[1].count(",") != 2:
             continue
         nickname, trust = parts[0].strip(), parts[1].split(",")[0]
-        if flag in trust:
+        if flag in trust or "P" in trust:
             pems.append(_run_nss([tool, "-L", "-d", db, "-n", nickname, "-a"],
                                  f"cannot export '{nickname}' from {dbdir}").decode())
     return "".join(pems)
@@ -223,6 +224,8 @@ def _load_cas(ctx: ssl.SSLContext, certpath: str, purpose: str) -> None:
                 f"certutil -A -d sql:{certpath} -n \"My Root CA\" -t \"{flag},,\" -a -i "
                 f"rootca.crt")
         ctx.load_verify_locations(cadata=cas)
+        # NSS trusts a peer certificate marked "P" by itself, without its issuer
+        ctx.verify_flags |= ssl.VERIFY_X509_PARTIAL_CHAIN
         return
     try:
         if os.path.isfile(certpath):
