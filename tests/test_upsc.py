@@ -152,3 +152,20 @@ def test_upsc_json_forms(server):
         '{"error": "Unknown UPS"}\n', "Error: Unknown UPS\n", 1)
     r = run_json(server, [at(server, "nope")])
     assert r.stdout == '{\n  "error": "Unknown UPS"\n}\n' and r.returncode == 1
+
+
+def test_upsc_loads_nothing_heavy(server):
+    """Start-up budget (2.0x python -c pass, see bench.clients): the upsc path must not
+    load socket/enum, re, typing, ssl, asyncio, argparse or the idna codec."""
+    import subprocess
+    import sys
+    r = subprocess.run([sys.executable, "-X", "importtime", our_prog("upsc"),
+                        f"dummy@localhost:{server.port}", "ups.status"],
+                       capture_output=True, text=True, timeout=20)
+    assert r.stdout == "OL\n"
+    loaded = {line.split("|")[-1].strip() for line in r.stderr.splitlines()
+              if line.startswith("import time:")}
+    assert "nutpy.client" in loaded
+    heavy = {"socket", "enum", "re", "typing", "ssl", "asyncio", "argparse",
+             "encodings.idna", "getpass", "nutpy.tls"}
+    assert not (loaded & heavy)
