@@ -40,9 +40,16 @@ def upsc(env: NutEnv, target: str, *args: str) -> subprocess.CompletedProcess:
 
 
 def upsc_ready(env: NutEnv, ups: str, timeout: float = 20) -> str:
+    """upsc output once upsd has the whole dump: upsd answers while the dump is still
+    arriving, so wait for two identical reads in a row."""
+    last: list[str | None] = [None]
+
     def attempt():
         r = upsc(env, ups)
-        return r.stdout if r.returncode == 0 and "ups.status: WAIT" not in r.stdout else None
+        out = r.stdout if r.returncode == 0 and "ups.status: WAIT" not in r.stdout else None
+        stable = out is not None and out == last[0]
+        last[0] = out
+        return out if stable else None
     return wait_for(attempt, timeout, interval=0.1, what=f"upsc {ups}")
 
 
