@@ -164,6 +164,13 @@ def test_pynut_compatible_api(server):
     with pytest.raises(PyNUTError) as e:
         nut.GetUPSVars("nope")
     assert str(e.value) == "ERR UNKNOWN-UPS"
+    assert nut.SetRWVar("dummy", "ups.mfr", "Waited", 1, 5) == "OK"
+    tid = nut.RunUPSCommand("dummy", "load.off")
+    assert tid == "OK" or len(tid) == 36  # tracking stays on after a waited action
+    with pytest.raises(PyNUTError) as e:  # dummy-ups answers load.off with "unknown"
+        nut.RunUPSCommand("dummy", "load.off", 1, 5)
+    assert str(e.value) == "ERR UNKNOWN"
+    assert nut.isValidProtocolVersion()
     nut.DeviceLogin("dummy")
     assert nut.ListClients("dummy")[b"dummy"] == [b"127.0.0.1"]
     nut.disconnect()

@@ -781,13 +781,77 @@ class PyNUTClient:
     def GetRWVars(self, ups: str = "") -> dict:
         return {self._b(k): self._b(v) for k, v in self._call(self._client.list_rw, ups).items()}
 
-    def SetRWVar(self, ups: str = "", var: str = "", value: str = "") -> str:
-        self._call(self._client.set_var, ups, var, value)
-        return "OK"
+    def SetRWVar(self, ups: str = "", var: str = "", value: str = "",
+                 wait_interval_sec=None, wait_max_count=None):
+        """``"OK"``; with both wait arguments >= 1, tracking is used and the result is
+        ``"OK"`` on SUCCESS, else the ``TrackingID`` (as PyNUT does)."""
+        return self._action(build_value_request("SET", "VAR", ups, var, value),
+                            wait_interval_sec, wait_max_count)
 
-    def RunUPSCommand(self, ups: str = "", command: str = "") -> str:
-        self._call(self._client.instcmd, ups, command)
-        return "OK"
+    def RunUPSCommand(self, ups: str = "", command: str = "", wait_interval_sec=None,
+                      wait_max_count=None):
+        return self._action(build_request("INSTCMD", ups, command), wait_interval_sec,
+                            wait_max_count)
+
+    def _action(self, request: bytes, interval, count):
+        wait = bool(interval and count and interval >= 1 and count >= 1)
+        if wait:
+            self.EnableTrackingModeOnce()
+        try:
+            tid = _ok_or_tracking(self._client.request(request))
+        except ServerError as e:
+            raise PyNUTError(e.reply) from None
+        if tid is None:
+            return "OK"
+        if wait and self.WaitTrackingResult(tid, interval, count):
+            return "OK"
+        return TrackingID(tid)
+
+    def SetTrackingMode(self, value="") -> str | None:
+        """``'ON'``/``'OFF'`` (or True/False); returns the mode set, None if refused."""
+        value = {"True": "ON", "False": "OFF"}.get(str(value), str(value))
+        if value not in ("ON", "OFF"):
+            return None
+        try:
+            self._client.set_tracking(value == "ON")
+        except NutError:
+            self._tracking = None
+            return None
+        self._tracking = value
+        return value
+
+    def EnableTrackingModeOnce(self) -> bool:
+        return getattr(self, "_tracking", None) == "ON" or self.SetTrackingMode("ON") == "ON"
+
+    def GetTrackingResult(self, tracking_id="") -> str:
+        """``PENDING`` or ``SUCCESS``; other results raise ``PyNUTError("ERR ...")``."""
+        status = self._client.get_tracking(str(tracking_id))
+        if status in ("PENDING", "SUCCESS"):
+            return status
+        raise PyNUTError(status)
+
+    def WaitTrackingResult(self, tracking_id="", wait_interval_sec=1, wait_max_count=10):
+        """True on SUCCESS, False when still pending after the tries; ERR raises."""
+        import time
+        if not str(tracking_id).strip() or not wait_interval_sec or wait_interval_sec < 1 \
+                or not wait_max_count or wait_max_count < 1:
+            return None
+        for _ in range(int(wait_max_count)):
+            if self.GetTrackingResult(tracking_id) == "SUCCESS":
+                return True
+            time.sleep(wait_interval_sec)
+        return False
+
+    def isValidProtocolVersion(self, version_re=None) -> bool:
+        try:
+            result = self._client.protver()
+        except NutError:
+            result = self._client.request(b"NETVER\n")
+        if version_re is not None:
+            import re
+            return re.match(version_re, result) is not None
+        major, dot, minor = result.partition(".")
+        return major.isdigit() and (not dot or minor.isdigit())
 
     def GetVariableType(self, ups: str = "", var: str = "") -> str:
         return " ".join(self._call(self._client.get_type, ups, var))
@@ -834,6 +898,13 @@ class PyNUTClient:
             if clients:
                 result[self._b(name)] = [self._b(c) for c in clients]
         return result
+
+
+class TrackingID(str):
+    """A tracking id as PyNUT returns it when a tracked action is not known to be done."""
+
+    def id(self) -> str:
+        return str(self)
 
 
 def _ok_pynut(line: str) -> None:
