@@ -233,3 +233,34 @@ def test_c_available_for_ci():
     # make the absence of the oracle visible rather than silently skipping everything
     if not have_c_nut():
         pytest.skip("C NUT not installed")
+
+
+def test_chroot(env):
+    """-r: the device path and the state directory are inside the jail, which has no
+    /dev or /etc; the driver still comes up and serves its socket."""
+    require_root()
+    jail = env.root / "jail"
+    (jail / "state").mkdir(parents=True)
+    (jail / "data").mkdir()
+    (jail / "data" / "u.dev").write_text(DEV)
+    env.write("ups.conf", "[u]\n  driver = dummy-ups\n  port = /data/u.dev\n")
+    r = env.run([our_prog("dummy-ups"), "-a", "u", "-u", "root", "-r", str(jail)],
+                NUT_STATEPATH="/state", NUT_ALTPIDPATH="/state")
+    assert r.returncode == 0, r.stdout + r.stderr
+    pid = int((jail / "state" / "dummy-ups-u.pid").read_text())
+    try:
+        assert os.readlink(f"/proc/{pid}/root") == str(jail)
+        import socket
+
+        with socket.socket(socket.AF_UNIX) as s:
+            s.settimeout(5)
+            s.connect(str(jail / "state" / "dummy-ups-u"))
+            s.sendall(b"DUMPVALUE battery.charge\n")
+            buf = b""
+            while not buf.endswith(b"DUMPDONE\n"):
+                buf += s.recv(4096)
+        assert b'SETINFO battery.charge "90"' in buf
+    finally:
+        os.kill(pid, signal.SIGTERM)
+        wait_for(lambda: gone(pid), 10, what="driver exit")
+    assert not (jail / "state" / "dummy-ups-u").exists()

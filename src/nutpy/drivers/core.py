@@ -166,6 +166,8 @@ class DriverCore:
         self._stop: asyncio.Event | None = None
         self._wake: asyncio.Event | None = None
         self.server: DriverSocketServer | None = None
+        self.socket_gid: int | None = None
+        self.devnull: int | None = None
 
     # ---- variable table (C addvar / storeval)
 
@@ -476,6 +478,12 @@ class DriverCore:
 
         daemon.ignore_sigpipe()
         pw = daemon.get_user(self.user)
+        # looked up / opened before chroot: the jail may have neither /etc/group nor /dev
+        try:
+            self.socket_gid = grp.getgrnam(self.group).gr_gid
+        except KeyError:
+            self.socket_gid = None
+        self.devnull = os.open(os.devnull, os.O_RDWR)
         if self.chroot:
             daemon.chroot_start(self.chroot)
         daemon.become_user(pw)
@@ -550,7 +558,7 @@ class DriverCore:
             state.setinfo("driver.state", "quiet")
             self._install_signals()
             if ready_fd is not None:
-                _announce_ready(ready_fd)
+                _announce_ready(ready_fd, self.devnull)
             return await self._main_loop(first_hint)
         finally:
             state.setinfo("driver.state", "cleanup.upsdrv")
@@ -605,8 +613,9 @@ class DriverCore:
             return
         path = self.server.path
         try:
-            gid = grp.getgrnam(self.group).gr_gid
-            os.chown(path, -1, gid)
+            if self.socket_gid is None:
+                raise KeyError(f"group {self.group} not found")
+            os.chown(path, -1, self.socket_gid)
             os.chmod(path, 0o660)
         except (KeyError, OSError) as e:
             log.debug(0, f"WARNING: Needed to fix group access to filesystem socket of this "
@@ -789,15 +798,13 @@ def fork_until_ready() -> int:
     return wfd
 
 
-def _announce_ready(fd: int) -> None:
-    """Tell the waiting parent we are up, then leave the terminal."""
-    null = os.open(os.devnull, os.O_RDWR)
+def _announce_ready(fd: int, null: int) -> None:
+    """Tell the waiting parent we are up, then leave the terminal (``null`` is an open
+    /dev/null)."""
     sys.stdout.flush()
     sys.stderr.flush()
     for target in (0, 1, 2):
         os.dup2(null, target)
-    if null > 2:
-        os.close(null)
     log.use_syslog()
     log.info("Startup successful")
     try:
