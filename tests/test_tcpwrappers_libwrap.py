@@ -58,8 +58,16 @@ class LibWrap:
         # the C globals point into these buffers: keep them referenced
         self._paths = [ctypes.create_string_buffer(bytes(self.allow) + b"\0"),
                        ctypes.create_string_buffer(bytes(self.deny) + b"\0")]
-        ctypes.c_void_p.in_dll(self.lib, "hosts_allow_table").value = ctypes.addressof(self._paths[0])
-        ctypes.c_void_p.in_dll(self.lib, "hosts_deny_table").value = ctypes.addressof(self._paths[1])
+        self._tables = [ctypes.c_void_p.in_dll(self.lib, name)
+                        for name in ("hosts_allow_table", "hosts_deny_table")]
+        self._saved = [t.value for t in self._tables]
+        for table, path in zip(self._tables, self._paths):
+            table.value = ctypes.addressof(path)
+
+    def close(self) -> None:
+        """Point libwrap back at its own strings before our buffers go away."""
+        for table, saved in zip(self._tables, self._saved):
+            table.value = saved
 
     def ctl(self, allow: str, deny: str, daemon: str, name: str, addr: str, user: str) -> bool:
         self.allow.write_text(allow, encoding="latin-1")
@@ -72,7 +80,9 @@ class LibWrap:
 def libwrap(tmp_path_factory):
     if not os.path.exists(LIBWRAP):
         pytest.skip("libwrap0 not installed (apt-get install -y libwrap0)")
-    return LibWrap(tmp_path_factory.mktemp("libwrap"))
+    lw = LibWrap(tmp_path_factory.mktemp("libwrap"))
+    yield lw
+    lw.close()
 
 
 def _ours(allow: str, deny: str, daemon: str, name: str, addr: str, user: str) -> bool:
