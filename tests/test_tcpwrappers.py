@@ -163,3 +163,22 @@ def test_resolve_hostname_loopback():
     name = tw.resolve_hostname("127.0.0.1")
     assert name not in ("", tw.PARANOID)
     assert tw.resolve_hostname("not-an-address") == tw.UNKNOWN
+
+
+from hypothesis import given, settings, strategies as st  # noqa: E402
+
+_PIECES = st.sampled_from(list("upsd:ALL EXCEPT@[]/.*?#\\,\t\n0123456789abcf:LOCAKNWPR-=")
+                          + ["\x00", "\xff", "::", "EXCEPT", "allow", "deny", "KNOWN",
+                             "/etc/passwd", "[::1]/64", "255.255.0.0", "severity x"])
+_TABLE = st.lists(_PIECES, max_size=60).map("".join)
+
+
+@settings(max_examples=300, deadline=None)
+@given(allow=_TABLE, deny=_TABLE,
+       addr=st.sampled_from(["127.0.0.1", "::1", "unknown", "::ffff:10.0.0.1", "", "x"]),
+       user=st.sampled_from(["admin", "", "unknown", "ädmin"]))
+def test_any_input_gives_a_verdict(allow, deny, addr, user):
+    """Bad rule files never crash the check (upsd must not die on a typo)."""
+    req = tw.Request("upsd", addr, user, "host.example.com")
+    d = tw.evaluate(tw.parse_table(allow), tw.parse_table(deny), req)
+    assert isinstance(d.allowed, bool)

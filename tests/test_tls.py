@@ -292,6 +292,9 @@ def test_server_context_from_nss_database(pki, nss):
     assert handshake(ctx, tls.client_context(str(pki.ca_pem), True)) == (None, None)
     ctx = tls.server_context(None, str(nss.open_db), ("My nut server", ""), 0, False)
     assert handshake(ctx, tls.client_context(str(pki.ca_pem), True)) == (None, None)
+    # NSS's own "sql:" prefix in CERTPATH is understood too
+    ctx = tls.server_context(None, f"sql:{nss.open_db}", ("My nut server", ""), 0, False)
+    assert handshake(ctx, tls.client_context(str(pki.ca_pem), True)) == (None, None)
     # the exported key file does not outlive the call
     leftovers = list(Path(tempfile.gettempdir()).glob("nutpy-tls-*"))
     assert leftovers == []

@@ -39,6 +39,7 @@ _KEY_BYTES = 32
 _MIN_PBKDF2_ITERATIONS = 1_000
 _MAX_PBKDF2_ITERATIONS = 50_000_000
 _SCRYPT_MAXMEM = 256 * 1024 * 1024
+_SCRYPT_MAX_WORK = 1 << 24  # N*r*p: 64 times the default, so a bad entry cannot stall upsd
 
 
 class HashFormatError(ValueError):
@@ -86,6 +87,8 @@ def hash_password(password: str, scheme: str = "pbkdf2",
 def _scrypt(secret: bytes, salt: bytes, log_n: int, r: int, p: int, dklen: int = _KEY_BYTES):
     if not (1 <= log_n <= 24 and 1 <= r <= 64 and 1 <= p <= 16):
         raise HashFormatError("scrypt parameters out of range")
+    if (1 << log_n) * r * p > _SCRYPT_MAX_WORK:
+        raise HashFormatError("scrypt cost too high")
     return hashlib.scrypt(secret, salt=salt, n=1 << log_n, r=r, p=p,
                           maxmem=_SCRYPT_MAXMEM, dklen=dklen)
 
@@ -136,6 +139,8 @@ def check_stored(stored: str) -> str | None:
             log_n, r, p = (int(x) for x in params)
             if not (1 <= log_n <= 24 and 1 <= r <= 64 and 1 <= p <= 16):
                 raise HashFormatError("scrypt parameters out of range")
+            if (1 << log_n) * r * p > _SCRYPT_MAX_WORK:
+                raise HashFormatError("scrypt cost too high")
             key = _unb64(parts[2])
             _unb64(parts[1])
         if len(key) < 16:
