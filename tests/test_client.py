@@ -330,3 +330,16 @@ def test_async_starttls_and_certhost_rule(tmp_path):
                    certhost={"localhost": ("ups.example", True, True)})
     finally:
         server.close()
+
+
+def test_silent_server_reads_as_disconnected_like_c():
+    fake = FakeUpsd({}, default=b"")  # reads requests, never answers
+    try:
+        nut = Client("127.0.0.1", fake.port, timeout=0.3)
+        t0 = time.monotonic()
+        with pytest.raises(ConnectionFailure) as e:
+            nut.ver()
+        assert str(e.value) == "Server disconnected"
+        assert 0.25 < time.monotonic() - t0 < 3
+    finally:
+        fake.close()

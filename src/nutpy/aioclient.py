@@ -85,8 +85,8 @@ class AsyncClient(_Api):
             raise ConnectionFailure("Driver not connected")
         try:
             data = await asyncio.wait_for(self.reader.readline(), self.timeout)
-        except asyncio.TimeoutError:
-            raise ConnectionFailure("Read error: Connection timed out") from None
+        except asyncio.TimeoutError:  # as C: a read timeout is a hang-up
+            raise ConnectionFailure("Server disconnected") from None
         except OSError as e:
             raise ConnectionFailure(f"Read error: {os.strerror(e.errno or 0)}") from None
         if not data.endswith(b"\n"):

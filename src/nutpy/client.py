@@ -449,6 +449,8 @@ def _plain(line: str) -> str:
 class Client(_Api):
     """A connection to upsd.
 
+    ``timeout`` bounds each read (C: 5 s, then "Server disconnected"); ``connect_timeout``
+    the connect (defaults to ``timeout``; None waits as long as the kernel does).
     ``tls``: ``False`` (plain), ``"try"`` (STARTTLS, continue in clear if refused) or
     ``"force"`` (refuse to go on without TLS — nothing else is sent before it is up).
     ``certverify``: check the server certificate chain and host name. ``certpath``: CA
@@ -459,13 +461,15 @@ class Client(_Api):
 
     def __init__(self, host: str = "localhost", port: int = DEFAULT_PORT,
                  timeout: float | None = DEFAULT_TIMEOUT, *, connect: bool = True,
+                 connect_timeout: float | None = -1.0,
                  tls: bool | str = False, certverify: bool = False,
                  certpath: str | None = None, certfile: str | None = None,
                  certname: str | None = None,
                  certhost: dict | None = None) -> None:
         self.host = host
         self.port = port
-        self.timeout = timeout
+        self.timeout = timeout  # per read, like C's DEFAULT_NETWORK_TIMEOUT (5 s)
+        self.connect_timeout = timeout if connect_timeout == -1.0 else connect_timeout
         self.tls_mode = tls
         self.certverify = certverify
         self.certpath = certpath
@@ -509,8 +513,9 @@ class Client(_Api):
                 error = ConnectionFailure(f"socket failure: {os.strerror(e.errno)}")
                 continue
             try:
-                sock.settimeout(self.timeout)
+                sock.settimeout(self.connect_timeout)
                 sock.connect(addr)
+                sock.settimeout(self.timeout)
             except OSError as e:
                 sock.close()
                 msg = os.strerror(e.errno) if e.errno else "Connection timed out"
@@ -570,9 +575,9 @@ class Client(_Api):
                     sock.setsockopt(_socket.IPPROTO_TCP, quickack, 1)
                 try:
                     data = sock.recv(_RECV_SIZE)
-                except TimeoutError:
+                except TimeoutError:  # C's select() timeout reads as a hang-up
                     self.close()
-                    raise ConnectionFailure("Read error: Connection timed out") from None
+                    raise ConnectionFailure("Server disconnected") from None
                 except OSError as e:
                     self.close()
                     raise ConnectionFailure(f"Read error: {os.strerror(e.errno or 0)}") from None
