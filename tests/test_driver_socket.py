@@ -208,3 +208,22 @@ def _closed(c: Client) -> bool:
         return False
     except OSError:
         return True
+
+
+def test_builtin_driver_variables_and_commands(driver):
+    _, path, pid = driver
+    c = Client(path)
+    c.send(b"NOBROADCAST\n")
+    # killpower refused until allowed, then dummy-ups' shutdown fails (not supported)
+    assert c.request(b"INSTCMD driver.killpower TRACKING k1\n", "TRACKING k1 2")
+    assert c.request(b"SET driver.flag.allow_killpower yes TRACKING k2\n", "TRACKING k2 0")
+    assert c.request(b"DUMPVALUE driver.flag.allow_killpower\n", "DUMPDONE")[0] == \
+        'SETINFO driver.flag.allow_killpower "1"'
+    assert c.request(b"INSTCMD driver.killpower TRACKING k3\n", "TRACKING k3 3")
+    assert c.request(b"INSTCMD shutdown.default TRACKING k4\n", "TRACKING k4 3")
+    assert c.request(b"SET driver.flag.allow_killpower 0 TRACKING k5\n", "TRACKING k5 0")
+    assert c.request(b"SET driver.debug notanumber TRACKING d1\n", "TRACKING d1 2")
+    assert c.request(b"SET driver.debug 0 TRACKING d2\n", "TRACKING d2 0")
+    assert c.request(b"INSTCMD no.such.cmd TRACKING u1\n", "TRACKING u1 1")
+    assert alive(pid)
+    c.close()
