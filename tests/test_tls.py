@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 import certs
-from harness import c_prog, require_c_nut, wait_for
+from harness import c_prog, require_c_nut
 from nutpy import tls
 
 HOST = "ups.example.com"

@@ -23,7 +23,6 @@ import base64
 import hashlib
 import hmac
 import ipaddress
-import os
 import secrets
 import sys
 import time

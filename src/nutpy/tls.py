@@ -337,9 +337,6 @@ def client_context(certpath: str | None, verify: bool, certfile: str | None = No
     return ctx
 
 
-CertHost = tuple  # (host or "host:port", certname, certverify, forcessl)
-
-
 def certhost_lookup(certhosts: Mapping[str, Sequence] | Iterable[Sequence], host: str,
                     port: int | None = None, default_verify: bool = False,
                     default_forcessl: bool = False) -> tuple[str, bool, bool]:
