@@ -161,16 +161,6 @@ def parse_ups(text: str | None, message: str) -> tuple[str, str, int]:
         raise  # not reached
 
 
-def parse_host(text: str, message: str) -> tuple[str, int]:
-    try:
-        return split_addr(text)
-    except ValueError as e:
-        if e.args and e.args[0]:
-            err(e.args[0])
-        fatal(message)
-        raise
-
-
 def connect(host: str, port: int, timeout: float | None = -1.0) -> Client:
     """A connected ``Client``, or ``Error: <libupsclient message>`` and exit 1."""
     try:
@@ -212,20 +202,6 @@ def prompt_username() -> str:
     name = login_name()
     out(f"Username ({name}): " if name else "Username: ")
     return name or ""
-
-
-def get_password(prompt: str = "Password: ") -> str:
-    """C ``getpass``: prompt and read on the terminal (stdin when there is none)."""
-    out_flush()
-    import getpass
-    try:
-        return getpass.getpass(prompt)
-    except EOFError:
-        return ""
-
-
-def version_text(prog: str) -> str:
-    return f"Network UPS Tools {prog} {NUT_VERSION}"
 
 
 def parse_timeout(text: str) -> int:
@@ -276,9 +252,10 @@ def tty_getpass(prompt: str = "Password: ") -> str:
     return data.decode("latin-1").rstrip("\n")
 
 
-def send_credentials(client, username: str, password: str, unknown_cmd_msg: str) -> None:
+def send_credentials(client, username: str, password: str) -> None:
     """USERNAME/PASSWORD as upscmd/upsrw send them: raw (not escaped), and the replies
-    only read, not checked (upsd verifies them when the action runs)."""
+    only read, not checked (upsd verifies them when the action runs). C's "unknown
+    command" variant of the failure message cannot happen: the reply is never parsed."""
     try:
         client.send(f"USERNAME {username}\n".encode("latin-1", "replace"))
     except NutError as e:

@@ -5,7 +5,7 @@ latest release (2.8.5) and print exactly what it prints."""
 
 from __future__ import annotations
 
-from ..client import NutError, ServerError
+from ..client import NutError, ServerError, split_addr, split_name
 from . import _cli
 from ._cli import err, fatal, out
 
@@ -185,7 +185,6 @@ def main(argv: list[str]) -> int:
     app = Upsc(json)
     if varlist:
         try:
-            from ..client import split_addr
             host, port = split_addr(args[0] if args else "localhost")
         except ValueError as e:
             if e.args and e.args[0]:
@@ -194,7 +193,6 @@ def main(argv: list[str]) -> int:
         ups = None
     else:
         try:
-            from ..client import split_name
             ups, host, port = split_name(args[0] if args else None)
         except ValueError as e:
             if e.args and e.args[0]:

@@ -98,9 +98,7 @@ def main(argv: list[str]) -> int:
                 username = default
         if password is None:
             password = _cli.tty_getpass("Password: ")
-        _cli.send_credentials(client, username, password,
-                              "Set username failed due to an unknown command.\n"
-                              "You probably need to upgrade upsd.")
+        _cli.send_credentials(client, username, password)
         if tracking:
             _cli.enable_tracking(client, "command")
         words = args[1:3]

@@ -155,9 +155,7 @@ def do_setvar(client, ups: str, setvar: str, username: str | None, password: str
         line = _cli.read_line_stdin() or "\n"
         value = line[:-1]
     value = value[:511]
-    _cli.send_credentials(client, username, password,
-                          "Set username failed due to an unknown command. "
-                          "You probably need to upgrade upsd.")
+    _cli.send_credentials(client, username, password)
     if "." not in var:
         fatal("Error: old variable names are not supported")
     if tracking:
