@@ -202,6 +202,9 @@ def test_encrypted_key_uses_certident_password(pki):
     assert handshake(ctx, tls.client_context(str(pki.ca_pem), True)) == (None, None)
     with pytest.raises(tls.TLSConfigError, match="encrypted"):
         tls.server_context(str(pki.encrypted_pem), None, ("upsd", "wrong"), 0, False)
+    # no password configured: an error, never a pass-phrase prompt on the terminal
+    with pytest.raises(tls.TLSConfigError, match="encrypted"):
+        tls.server_context(str(pki.encrypted_pem), None, None, 0, False)
 
 
 @pytest.mark.parametrize("kwargs,message", [

@@ -192,7 +192,8 @@ def _load_identity(ctx: ssl.SSLContext, certfile: str, password: str | None) -> 
         raise TLSConfigError(f"CERTFILE {certfile} has no private key: it must hold the "
                              f"certificate followed by its key (cat upsd.crt upsd.key)")
     try:
-        ctx.load_cert_chain(certfile, password=password or None)
+        # a callable, never None: OpenSSL would otherwise prompt on the terminal
+        ctx.load_cert_chain(certfile, password=lambda: password or "")
     except ssl.SSLError as e:
         raise TLSConfigError(f"CERTFILE {certfile}: cannot use certificate and key "
                              f"({e.reason or e}); is the key encrypted (give its "
