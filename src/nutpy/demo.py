@@ -1,0 +1,178 @@
+"""The demo: a simulated UPS (dummy-ups on a looping .seq file) served by upsd on localhost,
+watched by upsmon when one is installed, all from this checkout. ``./dev demo`` runs it;
+``--check`` starts it, queries it once with upsc and stops (used by the tests)."""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+BIN = Path(sys.executable).parent
+
+SEQUENCE = """\
+# A UPS that loses mains power for a while, then gets it back, forever.
+device.mfr: nutpy
+device.model: Demo UPS 1500
+ups.mfr: nutpy
+ups.model: Demo UPS 1500
+ups.serial: DEMO-0001
+ups.status: OL
+battery.charge: 100
+battery.runtime: 2400
+battery.charge.low: 20
+input.voltage: 230.4
+output.voltage: 230.0
+ups.load: 23
+TIMER 40
+ups.status: OB DISCHRG
+input.voltage: 0.0
+battery.charge: 92
+battery.runtime: 2100
+TIMER 10
+battery.charge: 81
+battery.runtime: 1800
+TIMER 10
+ups.status: OL CHRG
+input.voltage: 229.8
+battery.charge: 85
+TIMER 20
+"""
+
+
+def _port_free(port: int) -> bool:
+    with socket.socket() as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+def _pick_port() -> int:
+    if _port_free(3493):
+        return 3493
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def write_config(root: Path, port: int) -> dict[str, str]:
+    etc, state = root / "etc", root / "state"
+    etc.mkdir(parents=True, exist_ok=True)
+    state.mkdir(parents=True, exist_ok=True)
+    os.chmod(state, 0o770)
+    files = {
+        "ups.conf": "[demo]\n\tdriver = dummy-ups\n\tport = demo.seq\n\tdesc = \"nutpy demo UPS\"\n",
+        "demo.seq": SEQUENCE,
+        "upsd.conf": f"LISTEN 127.0.0.1 {port}\nLISTEN ::1 {port}\n",
+        "upsd.users": "[admin]\n\tpassword = demo\n\tactions = SET FSD\n\tinstcmds = all\n"
+                      "[monuser]\n\tpassword = demo\n\tupsmon primary\n",
+        "upsmon.conf": f"MONITOR demo@localhost:{port} 1 monuser demo primary\n"
+                       f"SHUTDOWNCMD \"/bin/echo demo: the real upsmon would shut down now\"\n"
+                       f"POWERDOWNFLAG {state}/killpower\n",
+    }
+    for name, text in files.items():
+        path = etc / name
+        path.write_text(text)
+        os.chmod(path, 0o640)
+    env = dict(os.environ, NUT_CONFPATH=str(etc), NUT_STATEPATH=str(state),
+               NUT_ALTPIDPATH=str(state), NUT_PIDPATH=str(state))
+    return env
+
+
+def find_upsmon() -> str | None:
+    ours = BIN / "upsmon"
+    if ours.exists():
+        return str(ours)
+    c = Path("/lib/nut/upsmon")
+    return str(c) if c.exists() else None
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="./dev demo", description=__doc__)
+    ap.add_argument("--dir", default=str(Path.cwd() / ".demo"), help="where to keep config and state")
+    ap.add_argument("--check", action="store_true", help="start, query once with upsc, stop")
+    args = ap.parse_args(argv)
+
+    root = Path(args.dir).resolve()
+    shutil.rmtree(root, ignore_errors=True)
+    port = _pick_port()
+    env = write_config(root, port)
+    user = getpass.getuser()
+    procs: list[subprocess.Popen] = []
+
+    def start(argv: list[str]) -> subprocess.Popen:
+        p = subprocess.Popen(argv, env=env, stdin=subprocess.DEVNULL)
+        procs.append(p)
+        return p
+
+    def stop_all(*_: object) -> None:
+        for p in reversed(procs):
+            if p.poll() is None:
+                p.terminate()
+        for p in procs:
+            try:
+                p.wait(10)
+            except subprocess.TimeoutExpired:
+                p.kill()
+
+    signal.signal(signal.SIGTERM, lambda *_: (stop_all(), sys.exit(0)))
+    try:
+        start([str(BIN / "dummy-ups"), "-a", "demo", "-F", "-u", user])
+        sock = root / "state" / "dummy-ups-demo"
+        _wait(lambda: sock.exists(), "the driver socket")
+        start([str(BIN / "upsd"), "-F", "-u", user])
+        _wait(lambda: not _port_free(port), "upsd to listen")
+        upsmon = find_upsmon()
+        if upsmon and not args.check:
+            start([upsmon, "-F", "-u", user])
+        target = "demo@localhost" + ("" if port == 3493 else f":{port}")
+        upsc = str(BIN / "upsc")
+        if args.check:
+            out = subprocess.run([upsc, target, "ups.status"], env=env, capture_output=True,
+                                 text=True, timeout=30)
+            print(out.stdout, end="")
+            return 0 if out.returncode == 0 and out.stdout.strip() else 1
+        print(f"""
+nutpy demo running (config and state in {root}):
+  driver  dummy-ups -a demo  (a UPS that goes on battery every 80 s)
+  upsd    listening on 127.0.0.1:{port} and [::1]:{port}
+  upsmon  {upsmon or 'not installed: skipped'}
+
+Try, in another shell:
+  {upsc} {target}
+  {upsc} {target} ups.status
+  {BIN / 'upsrw'} -u admin -p demo {target}
+  {BIN / 'upscmd'} -l {target}
+
+Ctrl-C stops it.
+""", flush=True)
+        while all(p.poll() is None for p in procs):
+            time.sleep(0.5)
+        print("a demo process exited; stopping", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 0
+    finally:
+        stop_all()
+
+
+def _wait(predicate, what: str, timeout: float = 20) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise SystemExit(f"demo: timed out waiting for {what}")
+        time.sleep(0.05)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
