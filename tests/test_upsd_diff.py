@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import re
 import shutil
+import subprocess
 import time
 
 import pytest
@@ -77,14 +78,25 @@ class Stack:
         (self.our_etc / "upsd.conf").write_text(f"LISTEN 127.0.0.1 {self.our_port}\n")
         for p in list(env.etc.iterdir()) + list(self.our_etc.iterdir()):
             p.chmod(0o640)
-        self.c_upsd = env.start([c_prog("upsd"), "-F", "-u", "root"])
-        self.our_upsd = env.start([our_prog("upsd"), "-F", "-u", "root"],
-                                  NUT_CONFPATH=str(self.our_etc),
-                                  NUT_ALTPIDPATH=str(root / "our-etc"))
+        # daemons log every SET, LOGIN, ...: their stderr goes to files, never to an
+        # undrained pipe that would block them
+        self.c_log = root / "c-upsd.log"
+        self.our_log = root / "our-upsd.log"
+        self.c_upsd = self._start([c_prog("upsd"), "-F", "-u", "root"], self.c_log)
+        self.our_upsd = self._start([our_prog("upsd"), "-F", "-u", "root"], self.our_log,
+                                    NUT_CONFPATH=str(self.our_etc),
+                                    NUT_ALTPIDPATH=str(root / "our-etc"))
         env.wait_port(self.c_port)
         env.wait_port(self.our_port)
         for port in (self.c_port, self.our_port):
             wait_for(lambda: self.ready(port), 15, what=f"upsd on {port} to serve data")
+
+    def _start(self, argv, logpath, **extra):
+        with open(logpath, "wb") as f:
+            p = subprocess.Popen(argv, env=self.env.env(**extra), stdin=subprocess.DEVNULL,
+                                 stdout=f, stderr=f)
+        self.env.procs.append(p)
+        return p
 
     def _free_other(self) -> int:
         from harness import free_port

@@ -56,6 +56,7 @@ class FakeDriver:
         self.received: list[str] = []
         self.conns: list[socket.socket] = []
         self.answer_ping = True
+        self.paused = threading.Event()  # set: stop reading (a driver busy with its device)
         self.lock = threading.Lock()
         try:
             os.unlink(path)
@@ -86,6 +87,8 @@ class FakeDriver:
     def _serve(self, conn: socket.socket) -> None:
         buf = b""
         while not self.stopped:
+            while self.paused.is_set() and not self.stopped:
+                time.sleep(0.01)
             try:
                 data = conn.recv(65536)
             except OSError:

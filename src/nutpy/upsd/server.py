@@ -17,18 +17,28 @@ import socket
 import time
 from typing import Callable
 
-from .. import parseconf, upsconf
+from .. import upsconf
 from ..log import Throttle, log
 from ..parseconf import Tokenizer
-from .config import UpsdConf, Users, load_upsd_conf, load_users
+from .config import UpsdConf, Users
 from .protocol import Server, Session, Ups
 from .state import UpsData
 
 CHUNK = 512  # C upsd reads at most this much per read(); parse errors drop the rest of it
-IDLE_TIMEOUT = 60.0
+
+
+def _env_seconds(name: str, default: float) -> float:
+    """Timeouts tests shorten through the environment (not a user setting: C has none)."""
+    try:
+        return float(os.environ[name])
+    except (KeyError, ValueError):
+        return default
+
+
+IDLE_TIMEOUT = _env_seconds("NUTPY_UPSD_IDLE_TIMEOUT", 60.0)
 TICK = 1.0
 WRITE_HIGH = 256 * 1024  # pause reading a client whose unread replies exceed this
-STUCK_TIMEOUT = 30.0  # ... and drop it if it stays that way this long
+STUCK_TIMEOUT = _env_seconds("NUTPY_UPSD_STUCK_TIMEOUT", 30.0)  # ... and drop it then
 DRIVER_QUEUE_MAX = 4 * 1024 * 1024  # beyond this a SET/INSTCMD is refused, never dropped
 CONNFAIL_INTERVAL = 300.0
 MAX_CONNECTIONS_REPLY = b"ERR MAX-CONNECTIONS\n"
@@ -89,6 +99,10 @@ class ClientConn(asyncio.Protocol):
 
     def connection_lost(self, exc) -> None:
         self._forget()
+
+    def eof_received(self) -> bool:
+        # C treats read() == 0 as a disconnect; replies already queued still go out
+        return False
 
     def _forget(self) -> None:
         if self.session is not None and self in self.d.clients:
@@ -419,9 +433,8 @@ def ups_entries(conf: upsconf.UpsConf) -> list[tuple[str, str, str | None]]:
     return out
 
 
-def apply_ups_table(daemon_or_server, entries, reloading: bool, daemon: "Daemon | None" = None):
+def apply_ups_table(server: Server, entries, reloading: bool, daemon: "Daemon | None" = None):
     """Create/update/delete UPS entries like C's upsconf_add + reload pass."""
-    server: Server = daemon_or_server
     seen = set()
     new: list[Ups] = []
     for name, sockname, desc in entries:
@@ -443,9 +456,7 @@ def apply_ups_table(daemon_or_server, entries, reloading: bool, daemon: "Daemon 
         seen.add(name.lower())
         new.append(Ups(name, sockname, desc))
     if reloading:
-        for ups in new:
-            # C prepends each new UPS while walking its (reversed) table: file order in front
-            pass
+        # C prepends each new UPS while walking its (reversed) table: file order in front
         for ups in reversed(new):
             server.add_ups(ups, front=True)
         for ups in list(server.ups_order):
@@ -460,15 +471,3 @@ def apply_ups_table(daemon_or_server, entries, reloading: bool, daemon: "Daemon 
             server.add_ups(ups)
     return server
 
-
-def load_ups_conf(path: str):
-    return upsconf.load(path)
-
-
-def load_all(confdir: str):
-    """Config files (for reload)."""
-    return (load_upsd_conf(os.path.join(confdir, "upsd.conf")),
-            load_users(os.path.join(confdir, "upsd.users")))
-
-
-_unused = parseconf  # re-exported for tests that tokenize like the daemon
