@@ -283,6 +283,9 @@ class TlsFakeUpsd:
         self.sock.settimeout(0.2)
         self.port = self.sock.getsockname()[1]
         self.stop = False
+        self.requests: list[bytes] = []
+        self.replies = {b"VER": b"Network UPS Tools upsd TLS\n",
+                        b"GET VAR u ups.status": b'VAR u ups.status "OL"\n'}
         self.thread = threading.Thread(target=self.serve, daemon=True)
         self.thread.start()
 
@@ -297,8 +300,16 @@ class TlsFakeUpsd:
                 if conn.recv(100) == b"STARTTLS\n":
                     conn.sendall(b"OK STARTTLS\n")
                     tls = self.ctx.wrap_socket(conn, server_side=True)
-                    if tls.recv(100) == b"VER\n":
-                        tls.sendall(b"Network UPS Tools upsd TLS\n")
+                    buf = b""
+                    while True:
+                        data = tls.recv(100)
+                        if not data:
+                            break
+                        buf += data
+                        while b"\n" in buf:
+                            line, buf = buf.split(b"\n", 1)
+                            self.requests.append(line)
+                            tls.sendall(self.replies.get(line, b"ERR UNKNOWN-COMMAND\n"))
                     tls.close()
             except OSError:
                 pass
@@ -343,3 +354,19 @@ def test_silent_server_reads_as_disconnected_like_c():
         assert 0.25 < time.monotonic() - t0 < 3
     finally:
         fake.close()
+
+
+def test_programs_use_starttls_when_offered(tmp_path):
+    """Like libupsclient 2.8.5 (TRYSSL in every client): STARTTLS first, TLS when upsd
+    offers it, clear text when refused (the other tests)."""
+    import subprocess
+    from harness import our_prog
+    _, cert_pem, key_pem = make_certs(tmp_path)
+    server = TlsFakeUpsd(cert_pem, key_pem)
+    try:
+        r = subprocess.run([our_prog("upsc"), f"u@127.0.0.1:{server.port}", "ups.status"],
+                           capture_output=True, text=True, timeout=20)
+    finally:
+        server.close()
+    assert (r.stdout, r.stderr, r.returncode) == ("OL\n", "", 0)
+    assert server.requests[0] == b"GET VAR u ups.status"  # read inside TLS

@@ -187,7 +187,10 @@ class FakeUpsd:
                     reply = self.replies.get(text, self.default)
                     if reply is None:
                         return  # hang up
-                    conn.sendall(reply)
+                    try:
+                        conn.sendall(reply)
+                    except OSError:  # the client already hung up (error paths)
+                        return
 
     def close(self) -> None:
         self._stop = True

@@ -167,14 +167,18 @@ class AsyncClient(_Api):
     # -- TLS ----------------------------------------------------------------------------
 
     async def starttls(self, required: bool = True) -> bool:
-        from .client import Client
-        context = Client._tls_context(self)  # only reads the cert* attributes
         line = await self.request(b"STARTTLS\n")
         if not line.startswith("OK STARTTLS"):
             if required:
                 await self.close()
                 raise TLSError(f"SSL is not available (upsd said: {line})")
             return False
+        from .client import Client
+        try:
+            context = Client._tls_context(self)  # only reads the cert* attributes
+        except TLSError:
+            await self.close()
+            raise
         server_name = self.certname or self.host
         try:
             await self.writer.start_tls(

@@ -668,13 +668,18 @@ class Client(_Api):
     def starttls(self, required: bool = True) -> bool:
         """Send STARTTLS and wrap the socket. Refused by upsd: ``TLSError`` when
         ``required`` (before any credential was sent), else False and stay in clear."""
-        context = self._tls_context()
         line = self.request(b"STARTTLS\n")
         if not line.startswith("OK STARTTLS"):
             if required:
                 self.close()
                 raise TLSError(f"SSL is not available (upsd said: {line})")
             return False
+        # Only now: a refused STARTTLS (the usual case) must not cost the ssl import.
+        try:
+            context = self._tls_context()
+        except TLSError:
+            self.close()
+            raise
         import socket as socket_module
         plain = socket_module.socket(fileno=self.sock.detach())
         server_name = self.certname or self.host

@@ -164,8 +164,8 @@ def parse_ups(text: str | None, message: str) -> tuple[str, str, int]:
 def connect(host: str, port: int, timeout: float | None = -1.0) -> Client:
     """A connected ``Client``, or ``Error: <libupsclient message>`` and exit 1."""
     try:
-        return Client(host, port, connect_timeout=connect_timeout() if timeout == -1.0
-                      else timeout)
+        return Client(host, port, tls="try",
+                      connect_timeout=connect_timeout() if timeout == -1.0 else timeout)
     except NutError as e:
         fatal(f"Error: {e.message}")
         raise

@@ -200,8 +200,9 @@ def main(argv: list[str]) -> int:
             app.fail("invalid UPS definition.\nRequired format: upsname[@hostname[:port]]",
                      simple=False)
     try:
-        app.client = _cli.Client(host, port, connect_timeout=_cli.connect_timeout()
-                                 if timeout == -1.0 else (timeout or None))
+        app.client = _cli.Client(
+            host, port, tls="try",
+            connect_timeout=_cli.connect_timeout() if timeout == -1.0 else (timeout or None))
     except NutError as e:
         app.fail(e.message, simple=False)
     try:

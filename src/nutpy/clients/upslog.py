@@ -207,7 +207,7 @@ class Upslog:
     @staticmethod
     def connect(target: Target) -> None:
         try:
-            target.client = Client(target.host, target.port,
+            target.client = Client(target.host, target.port, tls="try",
                                    connect_timeout=_cli.connect_timeout())
         except NutError:
             target.client = None
@@ -226,7 +226,8 @@ class Upslog:
         """``*@host``: every UPS the server lists, in its order."""
         log.info(f"Querying {target.host}:{target.port} for currently served devices")
         try:
-            client = Client(target.host, target.port, connect_timeout=_cli.connect_timeout())
+            client = Client(target.host, target.port, tls="try",
+                            connect_timeout=_cli.connect_timeout())
             items = client.list("UPS")
         except NutError as e:
             log.fatal(f"Error: {e.message}")
@@ -331,7 +332,7 @@ def main(argv: list[str]) -> int:
     for t in app.targets:
         sys.stdout.write(f"logging status of {t.monhost} to {t.logfn} ({interval}s intervals)\n")
         try:
-            t.client = Client(t.host, t.port, connect_timeout=_cli.connect_timeout())
+            t.client = Client(t.host, t.port, tls="try", connect_timeout=_cli.connect_timeout())
         except NutError as e:
             sys.stdout.flush()
             sys.stderr.write(f"Warning: initial connect failed: {e.message}\n")
