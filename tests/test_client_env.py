@@ -142,6 +142,9 @@ def norm(result: subprocess.CompletedProcess, prog_paths: tuple[str, ...] = ()) 
     return out, err, result.returncode
 
 
+HANGUP = b"\0HANGUP"  # end of a FakeUpsd reply: close the connection after it
+
+
 class FakeUpsd:
     """A scripted upsd on loopback: ``replies`` maps a request line (without LF) to the
     reply bytes; unknown requests get ``ERR UNKNOWN-COMMAND``. Records requests."""
@@ -187,9 +190,12 @@ class FakeUpsd:
                     reply = self.replies.get(text, self.default)
                     if reply is None:
                         return  # hang up
+                    reply, hangup = reply.removesuffix(HANGUP), reply.endswith(HANGUP)
                     try:
                         conn.sendall(reply)
                     except OSError:  # the client already hung up (error paths)
+                        return
+                    if hangup:
                         return
 
     def close(self) -> None:

@@ -8,7 +8,7 @@ import json
 import pytest
 
 from harness import our_prog
-from test_client_env import compare, shared_server, upsd_kinds
+from test_client_env import HANGUP, FakeUpsd, compare, shared_server, upsd_kinds
 
 from nutpy.client import Client
 
@@ -95,13 +95,16 @@ FAKE_REPLIES = {
     "LIST VAR w": b'BEGIN LIST VAR x\nEND LIST VAR x\n',
     "LIST VAR old": b"ERR UNKNOWN-COMMAND\n",
     "LIST UPS": b'BEGIN LIST UPS\nUPS u "one"\nUPS v\nEND LIST UPS\n',
+    "LIST VAR mid": b'BEGIN LIST VAR mid\nVAR mid a.b "1"\nERR DATA-STALE\n',
+    "LIST VAR cut": b'BEGIN LIST VAR cut\nVAR cut a.b "1"\n' + HANGUP,
+    "LIST VAR junk": b'BEGIN LIST VAR junk\nVAR junk a.b "1"\nRW other x "2"\n',
+    "LIST VAR ctl": b'BEGIN LIST VAR ctl\nVAR ctl a.b "x\x7f\xe9\x1by"\nEND LIST VAR ctl\n',
     "LIST CLIENT u": b"BEGIN LIST CLIENT u\nCLIENT u 10.0.0.1\nCLIENT u ::1\nEND LIST CLIENT u\n",
 }
 
 
 @pytest.fixture(scope="module")
 def fake():
-    from test_client_env import FakeUpsd
     server = FakeUpsd(FAKE_REPLIES)
     yield server
     server.close()
@@ -110,7 +113,7 @@ def fake():
 @pytest.mark.parametrize("args", [
     ["u", "x.esc"], ["u", "x.short"], ["u", "x.other"], ["u", "x.hash"], ["u", "x.tab"],
     ["u", "x.old"], ["u", "x.odd"], ["u", "x.gone"], ["u"], ["v"], ["w"], ["old"],
-    ["-l"], ["-L"], ["-c", "u"],
+    ["-l"], ["-L"], ["-c", "u"], ["mid"], ["cut"], ["junk"], ["ctl"],
 ], ids=lambda a: "-".join(a))
 def test_upsc_matches_c_on_scripted_replies(server, fake, args):
     """Replies no dummy-ups can produce: escapes, short lines, old-upsd errors,

@@ -98,3 +98,34 @@ def test_upscmd_tracking_pending_then_result():
         fake.close()
     assert (r.stdout, r.stderr, r.returncode) == ("", "ERR FAILED\n", 0)
     assert len(calls) == 2
+
+
+SCRIPTED = {
+    "STARTTLS": b"ERR FEATURE-NOT-CONFIGURED\n",
+    "LIST CMD u": b"BEGIN LIST CMD u\nCMD u a.b\nCMD u c.d\nEND LIST CMD u\n",
+    "GET CMDDESC u a.b": b'CMDDESC u a.b "Does \\"a\\""\n',
+    "GET CMDDESC u c.d": b"ERR UNKNOWN-UPS\n",
+    "LIST CMD mid": b"BEGIN LIST CMD mid\nCMD mid a.b\nERR DATA-STALE\n",
+    "LIST CMD old": b"ERR UNKNOWN-COMMAND\n",
+    "LIST CMD short": b"BEGIN LIST CMD short\nCMD short\nEND LIST CMD short\n",
+    "USERNAME x": b"ERR ALREADY-SET-USERNAME\n",
+    "PASSWORD y": b"OK\n",
+    "INSTCMD u a.b": b"OK\n",
+    "INSTCMD u a.b 5": b"OK TRACKING not-an-id\n",
+}
+
+
+@pytest.mark.parametrize("args", [
+    ["-l", "u"], ["-l", "mid"], ["-l", "old"], ["-l", "short"],
+    ["-u", "x", "-p", "y", "u", "a.b"], ["-u", "x", "-p", "y", "-w", "u", "a.b", "5"],
+    ["-u", "x", "-p", "y", "u", "c.d"],
+], ids=lambda a: "-".join(a))
+def test_upscmd_matches_c_on_scripted_replies(server, args):
+    fake = FakeUpsd(SCRIPTED)
+    try:
+        argv = [a if a.startswith("-") or "." in a or a in ("x", "y", "5")
+                else f"{a}@127.0.0.1:{fake.port}" for a in args]
+        c, ours = compare(server, "upscmd", argv)
+    finally:
+        fake.close()
+    assert ours == c

@@ -198,6 +198,10 @@ class ListReply:
         self.items: list[list[str]] = []
         self._begun = False
 
+    @property
+    def begun(self) -> bool:
+        return self._begun
+
     def feed(self, line: str) -> bool:
         check_error(line)
         words = tokenize(line)
@@ -602,11 +606,17 @@ class Client(_Api):
     def get(self, *query: str) -> list[str]:
         return parse_get(self.request(build_request("GET", *query)), query)
 
-    def list(self, *query: str) -> list[list[str]]:
+    def list(self, *query: str, lenient: bool = False) -> list[list[str]]:
+        """Item words of ``LIST <query>``. ``lenient``: a failure after ``BEGIN LIST``
+        (an ERR or bad line, a hang-up) just ends the list, as the C programs' loops do."""
         self.send(build_request("LIST", *query))
         reply = ListReply(query)
-        while not reply.feed(self.readline()):
-            pass
+        try:
+            while not reply.feed(self.readline()):
+                pass
+        except NutError:
+            if not (lenient and reply.begun):
+                raise
         return reply.items
 
     def _get(self, query, post):

@@ -54,6 +54,8 @@ def out_flush() -> None:
 
 
 def _report_discarded(ch: int) -> None:
+    if ch > 0x7F:  # C passes a signed char to %02x: sign-extended
+        ch = (ch - 0x100) & 0xFFFFFFFF
     err(f"addchar: discarding invalid character (0x{ch:02x})!")
 
 

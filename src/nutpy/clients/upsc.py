@@ -82,7 +82,7 @@ class Upsc:
         if self.json:
             out("{\n")
         try:
-            items = self.client.list("VAR", ups)
+            items = self.client.list("VAR", ups, lenient=True)
         except NutError as e:
             msg, simple = self._start_error(e, "upsd is too old to support this query")
             if self.json:
@@ -105,7 +105,7 @@ class Upsc:
 
     def list_upses(self, verbose: bool) -> None:
         try:
-            items = self.client.list("UPS")
+            items = self.client.list("UPS", lenient=True)
         except NutError as e:
             self.fail(*self._start_error(e, "upsd is too old to support this query"))
         if self.json:
@@ -137,7 +137,7 @@ class Upsc:
 
     def list_clients(self, ups: str) -> None:
         try:
-            items = self.client.list("CLIENT", ups)
+            items = self.client.list("CLIENT", ups, lenient=True)
         except NutError as e:
             self.fail(*self._start_error(e, "upsd is too old to support this query"))
         if self.json:

@@ -29,7 +29,7 @@ def usage(prog: str) -> None:
 
 def list_cmds(client, ups: str) -> None:
     try:
-        items = client.list("CMD", ups)
+        items = client.list("CMD", ups, lenient=True)
     except NutError as e:
         if isinstance(e, ServerError) and e.code == "UNKNOWN-COMMAND":
             fatal("Error: upsd is too old to support this query")

@@ -228,7 +228,7 @@ class Upslog:
         try:
             client = Client(target.host, target.port, tls="try",
                             connect_timeout=_cli.connect_timeout())
-            items = client.list("UPS")
+            items = client.list("UPS", lenient=True)
         except NutError as e:
             log.fatal(f"Error: {e.message}")
         _cli.disconnect(client)

@@ -54,7 +54,7 @@ class RwLister:
 
     def list_items(self, kind: str, var: str) -> list[list[str]]:
         try:
-            return self.client.list(kind, self.ups, var)
+            return self.client.list(kind, self.ups, var, lenient=True)
         except NutError as e:
             fatal(f"Error: {e.message}")
             raise
@@ -118,7 +118,7 @@ class RwLister:
 
     def print_all(self) -> None:
         try:
-            items = self.client.list("RW", self.ups)
+            items = self.client.list("RW", self.ups, lenient=True)
         except NutError as e:
             if isinstance(e, ServerError) and e.code == "UNKNOWN-COMMAND":
                 fatal("Error: upsd is too old to support this query")
