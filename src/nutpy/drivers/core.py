@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import getopt
 import grp
+import inspect  # loaded by asyncio anyway
 import os
 import signal
 import socket
@@ -312,44 +313,44 @@ class DriverCore:
         return f"Network UPS Tools - {self.driver.description} {self.driver.version} ({NUT_VERSION})"
 
     def help(self) -> str:
+        # The option set, its order and the usage line follow C; the prose is ours.
         lines = [
             "",
             f"usage: {self.prog} (-a <id>|-s <id>) [OPTIONS]",
-            "  -a <id>        - autoconfig using ups.conf section <id>",
-            "                 - note: -x after -a overrides ups.conf settings",
+            "  -a <id>        - take the settings of section [<id>] of ups.conf",
+            "                 - -x options placed after -a win over ups.conf",
             "",
-            "  -s <id>        - configure directly from cmd line arguments",
-            "                 - note: must specify all driver parameters with successive -x",
-            "                 - note: at least 'port' variable should be set",
-            "                 - note: to explore the current values on a device from an",
-            "                   unprivileged user account (with sufficient media access in",
-            "                   the OS - e.g. to query networked devices), you can specify",
-            "                   '-d 1' argument and `export NUT_STATEPATH=/tmp` beforehand",
+            "  -s <id>        - run as UPS <id> with no ups.conf section",
+            "                 - every setting then comes from -x options",
+            "                 - 'port' is the one setting that is always needed",
+            "                 - tip: an ordinary user who can reach the device may read",
+            "                   its current values with '-d 1' after pointing",
+            "                   NUT_STATEPATH at a writable directory such as /tmp",
             "",
-            "  -V             - print version, then exit",
-            "  -L             - print parseable list of driver variables",
-            "  -D             - raise debugging level (and stay foreground by default)",
-            "  -d <count>     - dump data to stdout after 'count' updates loop and exit",
-            "  -F             - stay foregrounded even if no debugging is enabled",
-            "  -FF            - stay foregrounded and still save the PID file",
-            "  -B             - stay backgrounded even if debugging is bumped",
-            "  -q             - raise log level threshold",
-            "  -h             - display this help",
-            "  -k             - force shutdown",
-            "  -c <command>   - send <command> via signal or socket to a running driver:",
+            "  -V             - show the version and exit",
+            "  -L             - list the settings this driver accepts, machine-readable",
+            "  -D             - more debug output, one level per -D (implies -F)",
+            "  -d <count>     - print all data after <count> update rounds, then exit",
+            "  -F             - do not detach into the background",
+            "  -FF            - do not detach, but write the PID file anyway",
+            "  -B             - detach even when debugging",
+            "  -q             - log less, one level per -q",
+            "  -h             - show this help",
+            "  -k             - cut the UPS's power to the load, then exit",
+            "  -c <command>   - ask the driver already running for <id> to act:",
             "                   reload, reload-or-error, reload-or-exit, exit",
-            "  -P <pid>       - with -c, signal this PID instead of the one in the PID file",
-            "  -i <int>       - poll interval",
-            "  -r <dir>       - chroot to <dir>",
-            "  -u <user>      - switch to <user> (if started as root)",
-            "  -g <group>     - set pipe access to <group> (if started as root)",
-            "  -x <var>=<val> - set driver variable <var> to <val>",
-            "                 - example: -x cable=940-0095B",
+            "  -P <pid>       - with -c: the process to signal (default: from the PID file)",
+            "  -i <int>       - seconds between two device polls",
+            "  -r <dir>       - chroot into <dir> once started",
+            "  -u <user>      - run as <user> (when started by root)",
+            "  -g <group>     - let <group> use the driver's socket (when started by root)",
+            "  -x <var>=<val> - give setting <var> the value <val>",
+            "                 - e.g. -x port=/dev/ttyS0",
             "",
         ]
         specs = list(self.vartab.values())
         if specs:
-            lines.append("Acceptable values for -x or ups.conf in this driver:")
+            lines.append("Settings of this driver (as -x or in ups.conf):")
             lines.append("")
             for spec in specs:
                 suffix = "" if spec.is_flag else "=<value>"
@@ -511,7 +512,10 @@ class DriverCore:
             daemon.remove_pidfile(self.pidfile)
 
     async def call(self, fn, *args):
-        """Run a driver hook in the worker thread."""
+        """Run a driver hook: in the worker thread, or on the loop if it is a coroutine
+        function (a hook doing network I/O with asyncio, such as the repeater's)."""
+        if inspect.iscoroutinefunction(fn):
+            return await fn(*args)
         return await self._loop.run_in_executor(self._executor, fn, *args)
 
     async def _run(self, ready_fd: int | None) -> int:
@@ -663,9 +667,10 @@ class DriverCore:
             self.state.setinfo("driver.flag.allow_killpower", "1" if self.allow_killpower else "0")
             return HANDLED
         log.debug(2, f"SET {name} {value}")
-        if self.driver.set_var_is_quick:
-            return self.driver.set_var(name, value)
-        return await self.call(self.driver.set_var, name, value)
+        set_var = self.driver.set_var
+        if self.driver.set_var_is_quick and not inspect.iscoroutinefunction(set_var):
+            return set_var(name, value)
+        return await self.call(set_var, name, value)
 
     async def _on_instcmd(self, name: str, param: str | None) -> int:
         low = name.lower()

@@ -13,7 +13,6 @@ import time
 from .. import paths
 from ..log import log
 from ..parseconf import Line, parse_text
-from .netclient import MiniClient, split_upsname
 from .core import HANDLED, UNKNOWN, Driver, run
 from .state import RW, STRING
 
@@ -142,22 +141,22 @@ class DummyUps(Driver):
     name = "dummy-ups"
     description = "Device simulation and repeater driver"
     version = "0.15"
-    set_var_is_quick = True  # SET only edits the data tree (repeater: not forwarded)
+    set_var_is_quick = True  # SET only edits the data tree (the repeater's is a coroutine)
 
     def __init__(self, core) -> None:
         super().__init__(core)
         self.mode = ""
         self.file: DefinitionFile | None = None
         self._mtime: int | None = None
-        self._client = None
-        self._target = None
 
     def make_vartable(self) -> None:
-        self.core.addvar("mode", "Specify mode instead of guessing it from port value "
-                                 "(dummy = dummy-loop, dummy-once, repeater)")
+        self.core.addvar("mode", "Force a mode instead of deducing it from port: "
+                                 "dummy-loop (or dummy), dummy-once, repeater")
+        self.core.addvar("authconf", "Repeater: where credentials and TLS settings come "
+                                     "from: default, none, or a nutauth.conf path")
         self.core.addvar("repeater_disable_strict_start",
-                         "Do not stop the driver if the repeated UPS cannot be reached at "
-                         "start-up", is_flag=True)
+                         "Repeater: keep running (data stale) while the remote upsd "
+                         "cannot be reached at start-up", is_flag=True)
 
     # ---- set-up
 
@@ -185,7 +184,17 @@ class DummyUps(Driver):
         else:
             self.mode = "dummy"
         self.state.setinfo("driver.parameter.mode", self.mode)
-        if self.mode != "repeater":
+        if self.mode == "repeater":
+            from .repeater import Repeater  # only repeaters pay for asyncio streams/client
+            repeater = Repeater(self, port, self.getval("authconf"),
+                                not self.testvar("repeater_disable_strict_start"))
+            # The repeater's hooks are coroutines: the core runs them on the event loop.
+            self.init_info = repeater.init_info
+            self.update_info = repeater.update_info
+            self.set_var = repeater.set_var
+            self.instcmd = repeater.instcmd
+            self.cleanup = repeater.cleanup
+        else:
             path = self._file_path()
             self.file = DefinitionFile(path, self._apply_file_var, self.state.status,
                                        self.state.alarm)
@@ -197,21 +206,16 @@ class DummyUps(Driver):
                 log.fatal(f"Parse error: {e}")
 
     def init_info(self) -> None:
-        if self.mode == "repeater":
-            self._init_repeater()
-        else:
-            for name, value in INITIAL_VALUES:
-                self._publish(name, value)
-            self._mtime = self._stat_mtime()
-            self.file.step(time.monotonic())
-            self.state.dataok()
+        for name, value in INITIAL_VALUES:
+            self._publish(name, value)
+        self._mtime = self._stat_mtime()
+        self.file.step(time.monotonic())
+        self.state.dataok()
         self.state.addcmd("load.off")
 
     # ---- polling
 
     def update_info(self) -> float | None:
-        if self.mode == "repeater":
-            return self._update_repeater()
         now = time.monotonic()
         if self.mode == "dummy-once":
             if not self.file.in_pass:
@@ -249,7 +253,7 @@ class DummyUps(Driver):
     # ---- variables
 
     def _apply_file_var(self, name: str, value: str) -> None:
-        self.set_var(name, value)
+        self.set_local(name, value)
 
     def _publish(self, name: str, value: str) -> None:
         state = self.state
@@ -260,6 +264,10 @@ class DummyUps(Driver):
             state.setaux(name, length)
 
     def set_var(self, name: str, value: str) -> int:
+        return self.set_local(name, value)
+
+    def set_local(self, name: str, value: str) -> int:
+        """C dummy-ups setvar: the value goes into the local data tree only."""
         if name.startswith("ups.status"):
             self.state.status.replace([value])
             return HANDLED
@@ -270,50 +278,11 @@ class DummyUps(Driver):
         return HANDLED
 
     def instcmd(self, name: str, param: str | None) -> int:
+        return self.instcmd_local(name, param)
+
+    def instcmd_local(self, name: str, param: str | None) -> int:
         log.notice(f"instcmd: unknown command [{name}] [{param}]")
         return UNKNOWN
-
-    # ---- repeater
-
-    def _init_repeater(self) -> None:
-        try:
-            self._target = split_upsname(self.device_path)
-        except ValueError:
-            log.fatal("Error: invalid UPS definition.\nRequired format: upsname[@hostname[:port]]")
-        ups, host, port = self._target
-        self._client = MiniClient(host, port)
-        try:
-            self._client.connect()
-            self._copy_remote()
-            self.state.dataok()
-        except OSError as e:
-            if not self.testvar("repeater_disable_strict_start"):
-                log.fatal(f"Error: {e}")
-            log.warning(f"Repeater: {ups}@{host}:{port} not reachable yet: {e}")
-            self._client.close()
-
-    def _copy_remote(self) -> None:
-        ups = self._target[0]
-        for name, value in self._client.list_vars(ups):
-            if not name.startswith("driver."):
-                self.set_var(name, value)
-
-    def _update_repeater(self) -> None:
-        try:
-            if not self._client.connected:
-                self._client.connect()
-                log.debug(1, "Reconnected")
-            self._copy_remote()
-            self.state.dataok()
-        except OSError as e:
-            log.debug(1, f"Error: {e}")
-            self.state.datastale()
-            self._client.close()
-        return None
-
-    def cleanup(self) -> None:
-        if self._client is not None:
-            self._client.close()
 
 
 def _atoi(text: str) -> int:
