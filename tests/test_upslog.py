@@ -131,3 +131,13 @@ def test_compile_format_prefix_keywords_and_invalid():
     assert compile_format("%NOPE%x") == [("literal", "INVALIDx")]
     assert compile_format("x%unterminated") == [("literal", "xINVALIDunterminated")]
     assert compile_format("%TIME%") == [("TIME", None)]
+
+
+@pytest.mark.parametrize("args", [
+    ["-s", "u@h:", "-l", "-"],  # bad name: reported after the "logging status" line
+    ["-s", "x"], ["-l", "-"], ["a", "b"], ["-h"], ["-V"],
+], ids=lambda a: " ".join(a))
+def test_upslog_startup_errors_match_c(server, args):
+    from test_client_env import compare
+    c, ours = compare(server, "upslog", args)
+    assert ours == c

@@ -319,18 +319,28 @@ def main(argv: list[str]) -> int:
     resolved: list[Target] = []
     for t in targets:
         try:
-            t.upsname, t.host, t.port = split_name(t.monhost)
-        except ValueError as e:
-            if e.args and e.args[0]:
-                _cli.err(e.args[0])
-            log.fatal("Error: invalid UPS definition.  Required format: "
-                      "upsname[@hostname[:port]]\n")
-        resolved.extend(app.expand_all(t) if t.upsname == "*" else [t])
+            parts = split_name(t.monhost)
+        except ValueError:
+            parts = None  # reported below, after the "logging status" line as in C
+        if parts and parts[0] == "*":
+            t.upsname, t.host, t.port = parts
+            resolved.extend(app.expand_all(t))
+        else:
+            resolved.append(t)
     if not resolved:
         log.fatal("Queries failed to find anything")
     app.targets = resolved
     for t in app.targets:
         sys.stdout.write(f"logging status of {t.monhost} to {t.logfn} ({interval}s intervals)\n")
+        if t.upsname is None:
+            try:
+                t.upsname, t.host, t.port = split_name(t.monhost)
+            except ValueError as e:
+                sys.stdout.flush()
+                if e.args and e.args[0]:
+                    _cli.err(e.args[0])
+                log.fatal("Error: invalid UPS definition.  Required format: "
+                          "upsname[@hostname[:port]]\n")
         try:
             t.client = Client(t.host, t.port, tls="try", connect_timeout=_cli.connect_timeout())
         except NutError as e:
