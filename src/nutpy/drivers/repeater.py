@@ -12,6 +12,7 @@ credentials are configured, ``SET`` and ``INSTCMD`` are forwarded to the remote 
 from __future__ import annotations
 
 import asyncio
+import sys
 
 from ..aioclient import AsyncClient
 from ..client import NutError, ServerError, split_name
@@ -65,7 +66,9 @@ class Repeater:
             self.ups, self.host, self.port = split_name(port_value)
             if "@" not in port_value:
                 raise ValueError(port_value)
-        except ValueError:
+        except ValueError as e:
+            if e.args and e.args[0] and e.args[0] != port_value:
+                print(e.args[0], file=sys.stderr)  # libupsclient's own complaint, as C
             log.fatal("Error: invalid UPS definition.\nRequired format: upsname[@hostname[:port]]")
         self.auth = settings_from(auth_setting, self.host, self.port)
         self.strict_start = strict_start
