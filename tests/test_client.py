@@ -89,7 +89,7 @@ def test_client_reads_what_c_upsc_reads(server):
         c_lines = server.c_upsc("bench").stdout.splitlines()
         assert nut.list_vars("bench") == dict(line.split(": ", 1) for line in c_lines)
         assert nut.get_var("dummy", "ups.status") == "OL"
-        assert list(nut.list_ups()) == ["dummy", "bench", "stale", "down"]
+        assert list(nut.list_ups()) == ["dummy", "bench", "stale", "down", "killed"]
         assert nut.list_ups()["dummy"] == 'Test "dummy" UPS'
         assert nut.list_cmds("dummy") == ["load.off"]
         assert nut.get_cmddesc("dummy", "load.off") == "Turn off the load immediately"

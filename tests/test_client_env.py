@@ -44,6 +44,9 @@ UPS_CONF = """\
 [down]
   driver = dummy-ups
   port = down.dev
+[killed]
+  driver = dummy-ups
+  port = killed.dev
 """
 
 USERS = """\
@@ -79,6 +82,7 @@ class NutServer:
         env.write("dummy.dev", DEV)
         env.write("stale.dev", DEV)
         env.write("down.dev", DEV)
+        env.write("killed.dev", DEV)
         if BENCH_DEV.exists():
             shutil.copy(BENCH_DEV, env.etc / "bench.dev")
         else:
@@ -91,9 +95,9 @@ class NutServer:
         env.write("upsd.conf", listen + "MAXAGE 3\n")
         env.write("upsd.users", USERS)
         self.drivers = {}
-        for ups in ("dummy", "bench", "stale"):
+        for ups in ("dummy", "bench", "stale", "killed"):
             self.drivers[ups] = env.start([c_prog("dummy-ups"), "-a", ups, "-u", "root", "-F"])
-        for ups in ("dummy", "bench", "stale"):
+        for ups in ("dummy", "bench", "stale", "killed"):
             env.wait_socket("dummy-ups", ups)
         upsd = c_prog("upsd") if kind == "c" else our_prog("upsd")
         self.upsd = env.start([upsd, "-u", "root", "-F"])
@@ -102,6 +106,15 @@ class NutServer:
                  what="dummy data in upsd")
         os.kill(self.drivers["stale"].pid, signal.SIGSTOP)
         self.stale_since = time.monotonic()
+
+    def kill_driver(self, ups: str) -> None:
+        """SIGKILL a driver (once) and wait until upsd has noticed."""
+        proc = self.drivers[ups]
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        wait_for(lambda: "Driver not connected" in self.c_upsc(ups).stderr, 20, interval=0.3,
+                 what="upsd to notice the dead driver")
 
     def wait_stale(self) -> None:
         wait_for(lambda: "Data stale" in self.c_upsc("stale").stderr, 20, interval=0.3,

@@ -72,6 +72,14 @@ def test_upsc_clients_lists_logged_in_connection(server):
     assert "127.0.0.1\n" in ours[0]
 
 
+def test_upsc_killed_driver_matches_c(server):
+    assert server.c_upsc("killed", "ups.status").stdout == "OL\n"
+    server.kill_driver("killed")
+    for args in ([at(server, "killed")], [at(server, "killed"), "ups.status"]):
+        c, ours = compare(server, "upsc", args)
+        assert ours == c == ("", "Error: Driver not connected\n", 1)
+
+
 def test_upsc_stale_data_matches_c(server):
     server.wait_stale()
     for args in ([at(server, "stale")], [at(server, "stale"), "ups.status"]):
@@ -146,7 +154,7 @@ def test_upsc_json_forms(server):
     r = run_json(server, [at(server, "dummy"), "ups.status"])
     assert r.stdout == '"OL"\n'
     r = run_json(server, ["-l", f"127.0.0.1:{server.port}"])
-    assert json.loads(r.stdout) == ["dummy", "bench", "stale", "down"]
+    assert json.loads(r.stdout) == ["dummy", "bench", "stale", "down", "killed"]
     r = run_json(server, ["-L", f"127.0.0.1:{server.port}"])
     assert json.loads(r.stdout)["dummy"] == 'Test "dummy" UPS'
     assert '"dummy": "Test \\"dummy\\" UPS"' in r.stdout

@@ -112,6 +112,7 @@ def test_upslog_several_targets_and_all_upses(server, tmp_path):
     assert len(lines) == 2 and lines[0].startswith(f"dummy@127.0.0.1:{server.port}\tOL ")
     assert logfile.read_text().startswith(f"bench@127.0.0.1:{server.port}\tOL ")
     server.wait_stale()
+    server.kill_driver("killed")
     p = start(server, our_prog("upslog"), [
         "-u", "root", "-i", "1", "-d", "1", "-p", "h3-upslog-all",
         "-m", f"*@127.0.0.1:{server.port},-", "-f", "%UPSHOST% %VAR battery.charge%"])
@@ -120,7 +121,8 @@ def test_upslog_several_targets_and_all_upses(server, tmp_path):
     logged = sorted(line for line in out.splitlines() if "@" in line and "logging" not in line)
     port = server.port
     assert logged == sorted([f"bench@127.0.0.1:{port} 100", f"down@127.0.0.1:{port} NA",
-                             f"dummy@127.0.0.1:{port} 100", f"stale@127.0.0.1:{port} NA"])
+                             f"dummy@127.0.0.1:{port} 100", f"killed@127.0.0.1:{port} NA",
+                             f"stale@127.0.0.1:{port} NA"])
 
 
 def test_compile_format_prefix_keywords_and_invalid():
