@@ -143,3 +143,13 @@ def test_upslog_startup_errors_match_c(server, args):
     from test_client_env import compare
     c, ours = compare(server, "upslog", args)
     assert ours == c
+
+
+def test_upslog_time_without_format_does_not_crash(server):
+    # C 2.8.0 dies with SIGSEGV on %TIME% without a format; we use the default one.
+    import re
+    r = server.run([our_prog("upslog"), "-u", "root", "-i", "1", "-d", "1", "-l", "-",
+                    "-p", "h3-upslog-time", "-s", f"dummy@127.0.0.1:{server.port}",
+                    "-f", "%TIME% %VAR ups.status%"], timeout=15)
+    assert r.returncode == 0
+    assert re.fullmatch(r"\d{8} \d{6} OL", r.stdout.splitlines()[2])
