@@ -495,6 +495,9 @@ class DriverCore:
             except OSError as e:
                 log.fatal(f"Can't chdir to {statepath}: {e.strerror}")
 
+        if self.forceshutdown and killpower_via_running_driver(self.socket_path()):
+            return 0
+
         write_pid = (self.background or self.foreground_count >= 2) \
             and not self.forceshutdown and not self.dump_count
         if write_pid:
@@ -843,18 +846,21 @@ def _terminate_previous(pidfile: str) -> None:
             time.sleep(0.05)
 
 
-def query_socket_instcmd(path: str, cmd: str, timeout: float = 15.0) -> int:
-    """``-c exit|reload-or-error``: send ``INSTCMD <cmd> TRACKING <id>`` to a running
-    driver and return its result, or 255 when the socket cannot be used."""
+def query_socket(path: str, request, timeout: float | None = 15.0,
+                 quiet: bool = False) -> int:
+    """Send one tracked request to a running driver and return its result, or -1 when
+    the socket cannot be used or no result came in time. ``request`` builds the line
+    from a tracking id (e.g. ``lambda i: sockproto.instcmd(cmd, tracking_id=i)``);
+    ``timeout`` None waits as long as the driver keeps the connection open."""
     ident = str(uuid.uuid4()).upper()
     try:
         with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
             s.settimeout(timeout)
             s.connect(path)
-            s.sendall(b"NOBROADCAST\n" + sockproto.instcmd(cmd, tracking_id=ident))
+            s.sendall(b"NOBROADCAST\n" + request(ident))
             tok = parseconf.Tokenizer()
-            deadline = time.monotonic() + timeout
-            while time.monotonic() < deadline:
+            deadline = None if timeout is None else time.monotonic() + timeout
+            while deadline is None or time.monotonic() < deadline:
                 data = s.recv(4096)
                 if not data:
                     break
@@ -863,8 +869,35 @@ def query_socket_instcmd(path: str, cmd: str, timeout: float = 15.0) -> int:
                     if len(w) == 3 and w[0] == "TRACKING" and w[1] == ident:
                         return _atoi(w[2])
     except OSError as e:
-        print(f"Socket {path}: {e.strerror or e}", file=sys.stderr)
-    return 255
+        if not quiet:
+            print(f"Socket {path}: {e.strerror or e}", file=sys.stderr)
+        else:
+            log.debug(1, f"Socket dialog with the other driver instance: {e.strerror or e}")
+    return -1
+
+
+def query_socket_instcmd(path: str, cmd: str, timeout: float = 15.0) -> int:
+    """``-c exit|reload-or-error``: the running driver's result, 255 if unreachable."""
+    result = query_socket(path, lambda i: sockproto.instcmd(cmd, tracking_id=i), timeout)
+    return 255 if result < 0 else result
+
+
+def killpower_via_running_driver(path: str) -> bool:
+    """``-k`` as NUT 2.8.1+: let a running instance cut the power (it holds the device);
+    True if it reported success."""
+    log.info("Checking if an already running driver instance can handle the shutdown "
+             "command for us")
+    log.debug(1, "Make sure the other driver instance is allowed to kill power")
+    if query_socket(path, lambda i: sockproto.set_var("driver.flag.allow_killpower", "1",
+                                                      tracking_id=i), 15.0, quiet=True) < 0:
+        return False
+    log.debug(1, "Send the actual command to the other driver instance")
+    result = query_socket(path, lambda i: sockproto.instcmd("driver.killpower", tracking_id=i),
+                          None, quiet=True)
+    if result < 0:
+        return False
+    log.info(f"Request to killpower via running driver instance returned code {result}")
+    return result == 0
 
 
 def _atoi(text: str | None) -> int:
