@@ -184,6 +184,20 @@ def test_broken_dev_fails_the_launcher(env):
     assert not (env.state / "dummy-ups-u.pid").exists()
 
 
+def test_override_and_default_are_published_as_parameters(env):
+    r = env.run([our_prog("dummy-ups"), "-a", "u", "-u", "root", "-d", "1",
+                 "-x", "override.ups.mfr=Forced", "-x", "default.battery.charge=10",
+                 "-x", "default.ups.serial=S1"])
+    assert r.returncode == 0, r.stdout + r.stderr
+    dump = dict(line.split(": ", 1) for line in r.stdout.splitlines() if ": " in line)
+    assert dump["ups.mfr"] == "Forced"  # the .dev file's "Acme" cannot replace it
+    assert dump["battery.charge"] == "90"  # a default yields to the device
+    assert dump["ups.serial"] == "S1"
+    assert dump["driver.parameter.override.ups.mfr"] == "Forced"
+    assert dump["driver.parameter.default.battery.charge"] == "10"
+    assert dump["driver.parameter.default.ups.serial"] == "S1"
+
+
 def test_dump_matches_c(env):
     require_c_nut()
     argv = ["-a", "u", "-u", "root", "-d", "1", "-i", "1"]

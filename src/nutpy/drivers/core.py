@@ -178,12 +178,15 @@ class DriverCore:
 
     def _store(self, var: str, val: str | None) -> None:
         low = var.lower()
+        # Both are also published as driver.parameter.* (2.8.1+; 2.8.0 did not).
         if val is not None and low.startswith("override."):
             self.state.setinfo(var[9:], val)
             self.state.make_immutable(var[9:])
+            self.state.setinfo(f"driver.parameter.{var}", val)
             return
         if val is not None and low.startswith("default."):
             self.state.setinfo(var[8:], val)
+            self.state.setinfo(f"driver.parameter.{var}", val)
             return
         spec = self.vartab.get(low)
         if spec is None:
