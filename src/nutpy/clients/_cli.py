@@ -75,66 +75,54 @@ def run(main, argv: list[str] | None = None) -> int:
     return status
 
 
-def getopt(argv: list[str], optstring: str):
+class GetOpt:
     """POSIX ``getopt`` (stop at the first non-option, as C's ``+`` optstrings do).
 
-    Yields ``(option, argument)``; an unknown option or a missing argument prints glibc's
-    message and yields ``("?", None)``. After the loop, ``state.rest`` has the operands."""
-    state = _GetoptState(argv[1:])
-    prog = argv[0] if argv else ""
-    args = state.args
-    i = 0
-    while i < len(args):
-        arg = args[i]
-        if arg == "--":
-            i += 1
-            break
-        if not arg.startswith("-") or arg == "-":
-            break
-        j = 1
-        while j < len(arg):
-            ch = arg[j]
-            pos = optstring.find(ch)
-            if ch == ":" or pos < 0:
-                err(f"{prog}: invalid option -- '{ch}'")
-                state.rest = args[i + 1:]
-                yield "?", None
-                j += 1
-                continue
-            if pos + 1 < len(optstring) and optstring[pos + 1] == ":":
-                if j + 1 < len(arg):
-                    value = arg[j + 1:]
-                elif i + 1 < len(args):
-                    i += 1
-                    value = args[i]
-                else:
-                    err(f"{prog}: option requires an argument -- '{ch}'")
-                    state.rest = []
-                    yield "?", None
-                    break
-                state.rest = args[i + 1:]
-                yield ch, value
+    Iterating yields ``(option, argument)`` in order; an unknown option or a missing
+    argument prints glibc's message and yields ``("?", None)`` (so a program exits at the
+    same point C does). ``operands`` holds what follows the options."""
+
+    def __init__(self, argv: list[str], optstring: str) -> None:
+        self.prog = argv[0] if argv else ""
+        self.args = argv[1:]
+        self.optstring = optstring
+        self.operands = self.args
+
+    def __iter__(self):
+        args, optstring = self.args, self.optstring
+        i = 0
+        while i < len(args):
+            arg = args[i]
+            if arg == "--":
+                i += 1
                 break
-            state.rest = args[i + 1:]
-            yield ch, None
-            j += 1
-        i += 1
-    state.rest = args[i:]
-    _last_state[0] = state
-
-
-class _GetoptState:
-    def __init__(self, args: list[str]) -> None:
-        self.args = args
-        self.rest = args
-
-
-_last_state: list[_GetoptState] = [_GetoptState([])]
-
-
-def operands() -> list[str]:
-    """Operands left after the last completed ``getopt`` loop."""
-    return _last_state[0].rest
+            if not arg.startswith("-") or arg == "-":
+                break
+            j = 1
+            while j < len(arg):
+                ch = arg[j]
+                pos = optstring.find(ch)
+                if ch == ":" or pos < 0:
+                    err(f"{self.prog}: invalid option -- '{ch}'")
+                    yield "?", None
+                    j += 1
+                    continue
+                if pos + 1 < len(optstring) and optstring[pos + 1] == ":":
+                    if j + 1 < len(arg):
+                        value = arg[j + 1:]
+                    elif i + 1 < len(args):
+                        i += 1
+                        value = args[i]
+                    else:
+                        err(f"{self.prog}: option requires an argument -- '{ch}'")
+                        yield "?", None
+                        break
+                    yield ch, value
+                    break
+                yield ch, None
+                j += 1
+            i += 1
+        self.operands = args[i:]
 
 
 def prog_name(argv: list[str], default: str) -> str:

@@ -159,7 +159,8 @@ def main(argv: list[str]) -> int:
     prog = _cli.prog_name(argv, "upsc")
     varlist = clientlist = verbose = json = False
     timeout = -1.0
-    for opt, arg in _cli.getopt(argv, "hlLcVjW:"):
+    options = _cli.GetOpt(argv, "hlLcVjW:")
+    for opt, arg in options:
         if opt == "L":
             verbose = varlist = True
         elif opt == "l":
@@ -181,7 +182,7 @@ def main(argv: list[str]) -> int:
         else:
             usage(prog)
             return 0
-    args = _cli.operands()
+    args = options.operands
     app = Upsc(json)
     if varlist:
         try:

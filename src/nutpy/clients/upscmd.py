@@ -53,7 +53,8 @@ def main(argv: list[str]) -> int:
     username = password = None
     cmdlist = tracking = False
     timeout = DEFAULT_TRACKING_TIMEOUT
-    for opt, arg in _cli.getopt(argv, "lhu:p:t:wV"):
+    options = _cli.GetOpt(argv, "lhu:p:t:wV")
+    for opt, arg in options:
         if opt == "l":
             cmdlist = True
         elif opt == "u":
@@ -69,7 +70,7 @@ def main(argv: list[str]) -> int:
         else:
             usage(prog)
             return 0
-    args = _cli.operands()
+    args = options.operands
     if not args:
         usage(prog)
         return 0

@@ -258,7 +258,8 @@ def main(argv: list[str]) -> int:
     tuples: list[Target] = []
     log.setup(prog, 0)
     sys.stdout.write(f"Network UPS Tools {prog} {_cli.NUT_VERSION}\n")
-    for opt, arg in _cli.getopt(argv, "hs:l:i:f:u:Vp:FBm:Nd:DW:"):
+    options = _cli.GetOpt(argv, "hs:l:i:f:u:Vp:FBm:Nd:DW:")
+    for opt, arg in options:
         if opt == "h":
             sys.stdout.write(help_text(prog))
             return 0
@@ -297,7 +298,7 @@ def main(argv: list[str]) -> int:
         elif opt == "W":
             os.environ["NUT_DEFAULT_CONNECT_TIMEOUT"] = arg
         # 2.8.0 ignores unknown options after getopt's own message
-    args = _cli.operands()
+    args = options.operands
     if len(args) in (1, 2):
         sys.stdout.write(help_text(prog))
         return 0

@@ -169,7 +169,8 @@ def main(argv: list[str]) -> int:
     username = password = setvar = None
     tracking = False
     timeout = DEFAULT_TRACKING_TIMEOUT
-    for opt, arg in _cli.getopt(argv, "hls:p:t:u:wV"):
+    options = _cli.GetOpt(argv, "hls:p:t:u:wV")
+    for opt, arg in options:
         if opt == "s":
             setvar = arg
         elif opt == "l":
@@ -190,7 +191,7 @@ def main(argv: list[str]) -> int:
         else:
             usage(prog)
             return 0
-    args = _cli.operands()
+    args = options.operands
     if not args:
         usage(prog)
         return 0
