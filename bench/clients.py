@@ -13,6 +13,7 @@ Reproduce: ``.venv/bin/python -m bench.clients`` (needs root and Debian's nut pa
 
 from __future__ import annotations
 
+import asyncio
 import compileall
 import os
 import shutil
@@ -128,6 +129,17 @@ def naive_list_var(port: int, ups: str, runs: int) -> list[float]:
     return times
 
 
+async def async_list_var(port: int, ups: str, runs: int) -> list[float]:
+    from nutpy.aioclient import AsyncClient
+    times = []
+    async with await AsyncClient.open("127.0.0.1", port) as nut:
+        for _ in range(runs):
+            t0 = time.perf_counter()
+            await nut.list_vars(ups)
+            times.append(time.perf_counter() - t0)
+    return times
+
+
 def main() -> None:
     if os.geteuid() != 0 or not Path("/lib/nut/upsd").exists() or not BENCH_DEV.exists():
         print("bench.clients: needs root, C NUT (/lib/nut/upsd) and the bench device; skipped")
@@ -161,10 +173,12 @@ def main() -> None:
                 nvars = len(nut.list_vars("ups"))
                 lib.append(time.perf_counter() - t0)
         naive = naive_list_var(setup.port, "ups", 20)
+        async_lib = asyncio.run(async_list_var(setup.port, "ups", RUNS))
         c_list = t["C upsc all vars"] - t["C upsc one var"]
         our_list = statistics.median(lib)
         print(f"LIST VAR of {nvars} variables (C upsd 2.8.0):")
         print(f"  our library, in-process      p50 {our_list * 1000:7.2f} ms")
+        print(f"  our asyncio library          p50 {statistics.median(async_lib) * 1000:7.2f} ms")
         print(f"  naive socket client          p50 {statistics.median(naive) * 1000:7.2f} ms")
         print(f"  inside C upsc (all - one)        {c_list * 1000:7.2f} ms")
         print(f"  C upsc LIST / our library        {c_list / our_list:7.1f}x")

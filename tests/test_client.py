@@ -140,6 +140,19 @@ def test_list_var_has_no_delayed_ack_stall(server):
     assert times[10] < 0.020, f"LIST VAR p50 {times[10] * 1000:.1f} ms"
 
 
+def test_async_list_var_has_no_delayed_ack_stall(server):
+    async def timings():
+        async with await AsyncClient.open("127.0.0.1", server.port) as nut:
+            times = []
+            for _ in range(20):
+                t0 = time.perf_counter()
+                await nut.list_vars("bench")
+                times.append(time.perf_counter() - t0)
+            return sorted(times)
+    times = asyncio.run(timings())
+    assert times[10] < 0.020, f"async LIST VAR p50 {times[10] * 1000:.1f} ms"
+
+
 def test_connection_errors_carry_c_messages():
     with pytest.raises(ConnectionFailure) as e:
         Client("127.0.0.1", 1)

@@ -19,6 +19,9 @@ from .client import (DEFAULT_PORT, DEFAULT_TIMEOUT, DEFAULT_TRACKING_TIMEOUT, Co
                      build_value_request, parse_get)
 
 
+_QUICKACK = getattr(socket, "TCP_QUICKACK", None)
+
+
 class AsyncClient(_Api):
     def __init__(self, host: str = "localhost", port: int = DEFAULT_PORT,
                  timeout: float | None = DEFAULT_TIMEOUT, *, tls: bool | str = False,
@@ -30,6 +33,7 @@ class AsyncClient(_Api):
         self.reader: asyncio.StreamReader | None = None
         self.writer: asyncio.StreamWriter | None = None
         self.tls_active = False
+        self._sock = None
         self._lock = asyncio.Lock()
 
     @classmethod
@@ -48,9 +52,9 @@ class AsyncClient(_Api):
             raise ConnectionFailure("Connection failure: Connection timed out") from None
         except OSError as e:
             raise ConnectionFailure(f"Connection failure: {os.strerror(e.errno or 0)}") from None
-        sock = self.writer.get_extra_info("socket")
-        if sock is not None:
-            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self._sock = self.writer.get_extra_info("socket")
+        if self._sock is not None:
+            self._sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         if self.tls_mode:
             await self.starttls(required=self.tls_mode == "force")
 
@@ -80,34 +84,53 @@ class AsyncClient(_Api):
         except OSError as e:
             raise ConnectionFailure(f"Write error: {os.strerror(e.errno or 0)}") from None
 
+    def _quickack(self) -> None:
+        """Re-arm immediate ACKs (Linux clears TCP_QUICKACK on its own): upsd writes a
+        LIST one line per write() and would otherwise wait ~40 ms for our delayed ACK."""
+        if _QUICKACK is not None and self._sock is not None and not self.tls_active:
+            try:
+                self._sock.setsockopt(socket.IPPROTO_TCP, _QUICKACK, 1)
+            except OSError:
+                pass
+
     async def _readline(self) -> str:
-        if self.reader is None:
-            raise ConnectionFailure("Driver not connected")
+        self._quickack()
         try:
-            data = await asyncio.wait_for(self.reader.readline(), self.timeout)
-        except asyncio.TimeoutError:  # as C: a read timeout is a hang-up
-            raise ConnectionFailure("Server disconnected") from None
+            data = await self.reader.readline()
         except OSError as e:
             raise ConnectionFailure(f"Read error: {os.strerror(e.errno or 0)}") from None
         if not data.endswith(b"\n"):
             raise ConnectionFailure("Server disconnected")
         return data[:-1].decode("latin-1")
 
-    async def request(self, data: bytes) -> str:
-        async with self._lock:
+    async def _exchange(self, data: bytes, reply: ListReply | None = None):
+        """Send a request, read its one-line reply (or the whole LIST into ``reply``),
+        under the connection lock and one timeout: a read timeout is a hang-up, as C."""
+        if self.reader is None:
+            raise ConnectionFailure("Driver not connected")
+
+        async def exchange():
             await self._send(data)
-            return await self._readline()
+            if reply is None:
+                return await self._readline()
+            while not reply.feed(await self._readline()):
+                pass
+            return reply.items
+
+        async with self._lock:
+            try:
+                return await asyncio.wait_for(exchange(), self.timeout)
+            except asyncio.TimeoutError:
+                raise ConnectionFailure("Server disconnected") from None
+
+    async def request(self, data: bytes) -> str:
+        return await self._exchange(data)
 
     async def get(self, *query: str) -> list[str]:
         return parse_get(await self.request(build_request("GET", *query)), query)
 
     async def list(self, *query: str) -> list[list[str]]:
-        async with self._lock:
-            await self._send(build_request("LIST", *query))
-            reply = ListReply(query)
-            while not reply.feed(await self._readline()):
-                pass
-            return reply.items
+        return await self._exchange(build_request("LIST", *query), ListReply(query))
 
     # -- primitives used by _Api (coroutines here) ---------------------------------------
 
