@@ -87,7 +87,7 @@ class AsyncClient(_Api):
     def _quickack(self) -> None:
         """Re-arm immediate ACKs (Linux clears TCP_QUICKACK on its own): upsd writes a
         LIST one line per write() and would otherwise wait ~40 ms for our delayed ACK."""
-        if _QUICKACK is not None and self._sock is not None and not self.tls_active:
+        if _QUICKACK is not None and self._sock is not None:
             try:
                 self._sock.setsockopt(socket.IPPROTO_TCP, _QUICKACK, 1)
             except OSError:

@@ -575,7 +575,7 @@ class Client(_Api):
         quickack = getattr(_socket, "TCP_QUICKACK", None)
         try:
             while True:
-                if quickack is not None and not self.tls_active:
+                if quickack is not None:
                     sock.setsockopt(_socket.IPPROTO_TCP, quickack, 1)
                 try:
                     data = sock.recv(_RECV_SIZE)
