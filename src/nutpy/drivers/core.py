@@ -9,24 +9,23 @@ driver needs no locking of its own. Start with ``run(MyDriver)`` from a console 
 
 from __future__ import annotations
 
-import asyncio
-import getopt
 import grp
-import inspect  # loaded by asyncio anyway
 import os
 import signal
 import socket
 import sys
 import syslog  # noqa: F401  (log.use_syslog imports it after the privilege drop)
 import time
-import uuid
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 from .. import NUT_VERSION, daemon, parseconf, paths, sockproto, upsconf
 from ..log import log
-from .sockserver import DriverSocketServer
 from .state import NUMBER, RW, DriverState
+
+# Start-up cost: asyncio (and the socket server built on it) is imported only once the
+# command line says the driver will run (not for -h/-L/-V/-c or a killpower handled by
+# a running instance), and without ssl unless the driver speaks TLS (see _import_asyncio).
+# getopt (gettext, locale) and uuid (platform) are not used.
 
 HANDLED, UNKNOWN, INVALID, FAILED = (sockproto.HANDLED, sockproto.UNKNOWN,
                                      sockproto.INVALID, sockproto.FAILED)
@@ -107,6 +106,15 @@ class Driver:
     def help_text(self) -> str:
         return ""
 
+    def uses_tls(self) -> bool:
+        """True if this run will need TLS through asyncio (called after the command
+        line and ups.conf are read); otherwise ssl is not loaded at start-up."""
+        return False
+
+    def preload(self) -> None:
+        """Import what the hooks will import lazily: this runs before chroot and the
+        privilege drop, after the command line and ups.conf are read."""
+
 
 CORE_KEYS = {"port", "user", "group", "sddelay", "synchronous", "sdorder", "desc",
              "debug_min", "driver", "pollinterval", "sdcommands", "maxstartdelay",
@@ -162,11 +170,11 @@ class DriverCore:
         self.exit_status = 0
         self.driver = driver_cls(self)
         self.driver.make_vartable()
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._executor: ThreadPoolExecutor | None = None
-        self._stop: asyncio.Event | None = None
-        self._wake: asyncio.Event | None = None
-        self.server: DriverSocketServer | None = None
+        self._loop = None  # asyncio loop, executor and events, made in _run
+        self._executor = None
+        self._stop = None
+        self._wake = None
+        self.server = None  # sockserver.DriverSocketServer
         self.socket_gid: int | None = None
         self.devnull: int | None = None
 
@@ -368,14 +376,13 @@ class DriverCore:
                        for s in self.vartab.values())
 
     def parse_args(self, argv: list[str]) -> None:
-        try:
-            opts, rest = getopt.getopt(argv, "a:s:kFBDd:hx:Lqr:u:g:Vi:c:P:")
-        except getopt.GetoptError as e:
-            opt = e.opt or "?"
-            print(f"{self.prog}: invalid option -- '{opt}'", file=sys.stderr)
-            log.fatal(f"Error: unknown option -{opt}. Try -h for help.")
         upsname_found = False
-        for opt, arg in opts:
+        rest: list[str] = []
+        for opt, arg in _options(argv, "a:s:kFBDd:hx:Lqr:u:g:Vi:c:P:", rest):
+            if opt.startswith("?"):
+                problem = "option requires an argument" if opt == "?:" else "invalid option"
+                print(f"{self.prog}: {problem} -- '{arg}'", file=sys.stderr)
+                log.fatal(f"Error: unknown option -{arg}. Try -h for help.")
             if opt == "-a":
                 self.upsname = arg
                 section = self.read_upsconf(arg)
@@ -480,6 +487,15 @@ class DriverCore:
             log.debug_min = levels[0]
         log.debug(1, f"debug level is '{log.effective_debug}'")
 
+        # Everything the run needs is imported now: after chroot or the privilege drop
+        # the modules may be out of reach.
+        asyncio = _import_asyncio(self.driver.uses_tls())
+        from concurrent.futures import ThreadPoolExecutor  # noqa: F401  (lazy in the package)
+
+        from . import sockserver  # noqa: F401
+
+        self.driver.preload()
+
         daemon.ignore_sigpipe()
         pw = daemon.get_user(self.user)
         # looked up / opened before chroot: the jail may have neither /etc/group nor /dev
@@ -520,11 +536,16 @@ class DriverCore:
     async def call(self, fn, *args):
         """Run a driver hook: in the worker thread, or on the loop if it is a coroutine
         function (a hook doing network I/O with asyncio, such as the repeater's)."""
-        if inspect.iscoroutinefunction(fn):
+        if _is_coroutine_function(fn):
             return await fn(*args)
         return await self._loop.run_in_executor(self._executor, fn, *args)
 
     async def _run(self, ready_fd: int | None) -> int:
+        import asyncio
+        from concurrent.futures import ThreadPoolExecutor  # loaded by asyncio
+
+        from .sockserver import DriverSocketServer
+
         self._loop = asyncio.get_running_loop()
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="device")
         self._stop = asyncio.Event()
@@ -581,6 +602,8 @@ class DriverCore:
             self._executor.shutdown(wait=False, cancel_futures=True)
 
     async def _main_loop(self, hint: float | None) -> int:
+        import asyncio
+
         updates = 0
         while not self._stop.is_set():
             started = self._loop.time()
@@ -674,7 +697,7 @@ class DriverCore:
             return HANDLED
         log.debug(2, f"SET {name} {value}")
         set_var = self.driver.set_var
-        if self.driver.set_var_is_quick and not inspect.iscoroutinefunction(set_var):
+        if self.driver.set_var_is_quick and not _is_coroutine_function(set_var):
             return set_var(name, value)
         return await self.call(set_var, name, value)
 
@@ -855,7 +878,7 @@ def query_socket(path: str, request, timeout: float | None = 15.0,
     the socket cannot be used or no result came in time. ``request`` builds the line
     from a tracking id (e.g. ``lambda i: sockproto.instcmd(cmd, tracking_id=i)``);
     ``timeout`` None waits as long as the driver keeps the connection open."""
-    ident = str(uuid.uuid4()).upper()
+    ident = _uuid4()
     try:
         with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
             s.settimeout(timeout)
@@ -901,6 +924,73 @@ def killpower_via_running_driver(path: str) -> bool:
         return False
     log.info(f"Request to killpower via running driver instance returned code {result}")
     return result == 0
+
+
+def _is_coroutine_function(fn) -> bool:
+    import inspect  # already loaded by asyncio when hooks run
+
+    return inspect.iscoroutinefunction(fn)
+
+
+def _uuid4() -> str:
+    """A random (version 4) UUID in upper case, as C's tracking ids."""
+    b = bytearray(os.urandom(16))
+    b[6] = (b[6] & 0x0F) | 0x40
+    b[8] = (b[8] & 0x3F) | 0x80
+    h = b.hex().upper()
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+
+
+def _options(argv: list[str], spec: str, rest: list[str]):
+    """POSIX getopt for short options, yielding ``(-x, arg)`` as it goes so each option
+    acts before the next is looked at (as C). Problems come as ``("?", letter)``
+    (unknown) or ``("?:", letter)`` (missing argument); operands after the options are
+    appended to ``rest``."""
+    i = 0
+    while i < len(argv):
+        word = argv[i]
+        if word == "--":
+            i += 1
+            break
+        if not word.startswith("-") or word == "-":
+            break
+        i += 1
+        pos = 1
+        while pos < len(word):
+            letter = word[pos]
+            pos += 1
+            at = spec.find(letter)
+            if letter == ":" or at < 0:
+                yield "?", letter
+                return
+            if spec[at + 1:at + 2] != ":":
+                yield "-" + letter, ""
+                continue
+            if pos < len(word):
+                value = word[pos:]
+            elif i < len(argv):
+                value = argv[i]
+                i += 1
+            else:
+                yield "?:", letter
+                return
+            yield "-" + letter, value
+            break
+    rest.extend(argv[i:])
+
+
+def _import_asyncio(need_ssl: bool):
+    """asyncio imports ssl only to offer TLS streams, a fifth of its import time; a
+    driver that speaks no TLS hides ssl while asyncio loads (ssl stays importable)."""
+    if need_ssl or "asyncio" in sys.modules or "ssl" in sys.modules:
+        import asyncio
+        return asyncio
+    sys.modules["ssl"] = None  # makes "import ssl" fail, which asyncio tolerates
+    try:
+        import asyncio
+    finally:
+        del sys.modules["ssl"]
+    return asyncio
 
 
 def _atoi(text: str | None) -> int:

@@ -158,6 +158,15 @@ class DummyUps(Driver):
                          "Repeater: keep running (data stale) while the remote upsd "
                          "cannot be reached at start-up", is_flag=True)
 
+    def uses_tls(self) -> bool:  # the repeater tries STARTTLS
+        mode = self.getval("mode")
+        return mode == "repeater" or (mode is None and "@" in self.device_path)
+
+    def preload(self) -> None:
+        if self.uses_tls():
+            from .. import tls  # noqa: F401  (imported by the client at STARTTLS)
+            from . import repeater  # noqa: F401
+
     # ---- set-up
 
     def _file_path(self) -> str:
