@@ -4,6 +4,7 @@ program paths, and processes started by a test and stopped by PID at its end."""
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import signal
 import socket
@@ -182,3 +183,18 @@ def _alive(pid: int) -> bool:
             return f.read().split(")")[-1].split()[0] != "Z"
     except OSError:
         return False
+
+
+_USAGE_LINE = re.compile(r"^(?:usage: |\s+)\S*\b(?:upsc|upscmd|upsrw|upslog|upsd|upsmon|upsdrvctl|dummy-ups|PROG)\b")
+_OPTION = re.compile(r"^\s+(-[A-Za-z0-9])\b", re.M)
+
+
+def help_shape(text: str) -> str:
+    """Help texts are our own words; what must match C is their interface: the banner,
+    the usage lines and the set of options described. Other text passes through."""
+    if "usage:" not in text:
+        return text
+    lines = text.splitlines()
+    kept = [l for l in lines if l.startswith("Network UPS Tools") or _USAGE_LINE.match(l)]
+    options = sorted(set(_OPTION.findall(text)))
+    return "\n".join(kept) + "\noptions: " + " ".join(options) + "\n"

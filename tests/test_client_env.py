@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from harness import BENCH_DEV, NutEnv, c_prog, free_port, our_prog, require_c_nut, wait_for
+from harness import BENCH_DEV, NutEnv, c_prog, free_port, help_shape, our_prog, require_c_nut, wait_for
 
 SSL_NOISE = "Init SSL without certificate database\n"
 
@@ -152,7 +152,7 @@ def norm(result: subprocess.CompletedProcess, prog_paths: tuple[str, ...] = ()) 
     for path in prog_paths:
         out = out.replace(path, "PROG")
         err = err.replace(path, "PROG")
-    return out, err, result.returncode
+    return help_shape(out), help_shape(err), result.returncode
 
 
 HANGUP = b"\0HANGUP"  # end of a FakeUpsd reply: close the connection after it

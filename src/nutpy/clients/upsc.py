@@ -15,18 +15,18 @@ def usage(prog: str) -> None:
         f"usage: {prog} -l | -L [<hostname>[:port]]\n"
         f"       {prog} <ups> [<variable>]\n"
         f"       {prog} -c <ups>\n"
-        "\nDemo program to display UPS variables.\n\n"
-        "First form (lists UPSes):\n"
-        "  -l         - lists each UPS on <hostname>, one per line.\n"
-        "  -L         - lists each UPS followed by its description (from ups.conf).\n"
-        "               Default hostname: localhost\n"
-        "\nSecond form (lists variables and values):\n"
-        "  <ups>      - upsd server, <upsname>[@<hostname>[:<port>]] form\n"
-        "  <variable> - optional, display this variable only.\n"
-        "               Default: list all variables for <host>\n"
-        "\nThird form (lists clients connected to a device):\n"
-        "  -c         - lists each client connected on <ups>, one per line.\n"
-        "  <ups>      - upsd server, <upsname>[@<hostname>[:<port>]] form\n")
+        "\nShow what upsd knows about its UPSes.\n\n"
+        "Listing the UPSes of a server:\n"
+        "  -l         - one UPS name per line\n"
+        "  -L         - each UPS name with its description from ups.conf\n"
+        "               (the server is localhost when none is given)\n"
+        "\nShowing variables:\n"
+        "  <ups>      - which UPS, as <upsname>[@<hostname>[:<port>]]\n"
+        "  <variable> - print only this variable's value; otherwise all\n"
+        "               variables are printed as 'name: value'\n"
+        "\nListing clients:\n"
+        "  -c         - the address of each client logged in to <ups>\n"
+        "  <ups>      - which UPS, as <upsname>[@<hostname>[:<port>]]\n")
 
 
 def json_esc(text: str) -> str:

@@ -12,19 +12,19 @@ def usage(prog: str) -> None:
         f"usage: {prog} [-h]\n"
         f"       {prog} [-l <ups>]\n"
         f"       {prog} [-u <username>] [-p <password>] [-w] [-t <timeout>] <ups> <command> [<value>]\n\n"
-        "Administration program to initiate instant commands on UPS hardware.\n"
+        "Ask a UPS to run one of its instant commands.\n"
         "\n"
-        "  -h\t\tdisplay this help text\n"
-        "  -l <ups>\tshow available commands on UPS <ups>\n"
-        "  -u <username>\tset username for command authentication\n"
-        "  -p <password>\tset password for command authentication\n"
-        "  -w            wait for the completion of command by the driver\n"
-        "                and return its actual result from the device\n"
-        f"  -t <timeout>\tset a timeout when using -w (in seconds, default: {DEFAULT_TRACKING_TIMEOUT})\n"
+        "  -h\t\tprint this help and exit\n"
+        "  -l <ups>\tlist the instant commands <ups> offers\n"
+        "  -u <username>\tlog in to upsd as <username>\n"
+        "  -p <password>\tthe password of <username>\n"
+        "  -w            wait until the driver has run the command and\n"
+        "                report what the device answered\n"
+        f"  -t <timeout>\thow long -w waits, in seconds (default {DEFAULT_TRACKING_TIMEOUT})\n"
         "\n"
-        "  <ups>\t\tUPS identifier - <upsname>[@<hostname>[:<port>]]\n"
-        "  <command>\tValid instant command - test.panel.start, etc.\n"
-        "  [<value>]\tAdditional data for command - number of seconds, etc.\n")
+        "  <ups>\t\tthe UPS, as <upsname>[@<hostname>[:<port>]]\n"
+        "  <command>\tan instant command, e.g. test.battery.start\n"
+        "  [<value>]\ta parameter for the command, e.g. a delay in seconds\n")
 
 
 def list_cmds(client, ups: str) -> None:

@@ -12,21 +12,21 @@ def usage(prog: str) -> None:
     out(f"Network UPS Tools {prog} {_cli.NUT_VERSION}\n\n"
         f"usage: {prog} [-h]\n"
         f"       {prog} [-s <variable>] [-u <username>] [-p <password>] [-w] [-t <timeout>] <ups>\n\n"
-        "Demo program to set variables within UPS hardware.\n"
+        "Show or change the writable variables of a UPS.\n"
         "\n"
-        "  -h            display this help text\n"
-        "  -s <variable>\tspecify variable to be changed\n"
-        "\t\tuse -s VAR=VALUE to avoid prompting for value\n"
-        "  -l            show all possible read/write variables.\n"
-        "  -u <username> set username for command authentication\n"
-        "  -p <password> set password for command authentication\n"
-        "  -w            wait for the completion of setting by the driver\n"
-        "                and return its actual result from the device\n"
-        f"  -t <timeout>\tset a timeout when using -w (in seconds, default: {DEFAULT_TRACKING_TIMEOUT})\n"
+        "  -h            print this help and exit\n"
+        "  -s <variable>\tthe variable to change; VAR=VALUE gives the value too,\n"
+        "\t\totherwise it is asked for\n"
+        "  -l            list the writable variables with their types and limits\n"
+        "  -u <username> log in to upsd as <username>\n"
+        "  -p <password> the password of <username>\n"
+        "  -w            wait until the driver has applied the value and\n"
+        "                report what the device answered\n"
+        f"  -t <timeout>\thow long -w waits, in seconds (default {DEFAULT_TRACKING_TIMEOUT})\n"
         "\n"
-        "  <ups>         UPS identifier - <upsname>[@<hostname>[:<port>]]\n"
+        "  <ups>         the UPS, as <upsname>[@<hostname>[:<port>]]\n"
         "\n"
-        "Call without -s to show all possible read/write variables (same as -l).\n")
+        "Without -s the writable variables are listed, as with -l.\n")
 
 
 def _atoi(text: str) -> int:
