@@ -4,13 +4,16 @@
 * SET VAR latency: from sending ``SET VAR`` to upsd until ``GET VAR`` (another
   connection, polled back to back) returns the new value.
 * File-change latency: from rewriting the ``.dev`` file until the value is visible.
+* Start-up: CPU time to bring one driver up (launcher + daemon until ready, the way
+  upsdrvctl starts it), and wall time for many drivers started at once.
 
-Run: python -m bench.driver [set_rounds] [file_rounds]
+Run: python -m bench.driver [set_rounds] [file_rounds] [start_rounds] [parallel]
 """
 
 from __future__ import annotations
 
 import os
+import resource
 import shutil
 import signal
 import socket
@@ -82,13 +85,101 @@ def wait_value(getter: Conn, ups: str, var: str, want: str, timeout: float = 15)
     raise TimeoutError(f"{ups}: {var} never became {want}")
 
 
+def _proc_cpu(pid: int) -> float:
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().split(")")[-1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _wait_gone(pid: int, timeout: float = 10) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with open(f"/proc/{pid}/stat") as f:
+                if f.read().split(")")[-1].split()[0] == "Z":
+                    return
+        except OSError:
+            return
+        time.sleep(0.01)
+
+
+def start_cpu(argv: list[str], env: dict, pidfile: Path, rounds: int) -> float:
+    """Mean CPU seconds from exec to ready: the launcher (which does all the work
+    before the fork) plus the daemon up to the moment the launcher returns."""
+    total = 0.0
+    for _ in range(rounds):
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
+        subprocess.run(argv, env=env, check=True, stdout=subprocess.DEVNULL,
+                       stderr=subprocess.DEVNULL)
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        pid = daemon_pid(pidfile)
+        total += (after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime
+                  + _proc_cpu(pid))
+        os.kill(pid, signal.SIGTERM)
+        _wait_gone(pid)
+    return total / rounds
+
+
+def parallel_start(prog: list[str], env: dict, state: Path, names: list[str]) -> float:
+    """Wall seconds until every launcher of ``names`` (started at once) has returned."""
+    t0 = time.perf_counter()
+    procs = [subprocess.Popen([*prog, "-a", n, "-u", "root"], env=env,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+             for n in names]
+    for p in procs:
+        p.wait(120)
+    elapsed = time.perf_counter() - t0
+    for n in names:
+        try:
+            pid = daemon_pid(state / f"dummy-ups-{n}.pid")
+            os.kill(pid, signal.SIGTERM)
+            _wait_gone(pid)
+        except (OSError, TimeoutError):
+            pass
+    return elapsed
+
+
+def bench_startup(start_rounds: int, parallel: int, our_cmd: list[str] | None = None) -> None:
+    our_cmd = our_cmd or [OUR_DRIVER]
+    root = Path(tempfile.mkdtemp(prefix="nutpy-bench-start-"))
+    etc, state = root / "etc", root / "state"
+    etc.mkdir(), state.mkdir()
+    names = [f"s{i}" for i in range(parallel)]
+    for n in names:
+        shutil.copy(DEV, etc / f"{n}.dev")
+    (etc / "ups.conf").write_text("".join(
+        f"[{n}]\n  driver = dummy-ups\n  port = {n}.dev\n" for n in names))
+    env = dict(os.environ, NUT_CONFPATH=str(etc), NUT_STATEPATH=str(state),
+               NUT_ALTPIDPATH=str(state))
+    env.pop("NUT_DEBUG_LEVEL", None)
+    env.pop("PYTHONDONTWRITEBYTECODE", None)  # as installed: byte code cached
+    try:
+        cpu = {label: start_cpu([*cmd, "-a", "s0", "-u", "root"], env,
+                                state / "dummy-ups-s0.pid", start_rounds)
+               for label, cmd in (("c", [C_DRIVER]), ("py", our_cmd))}
+        wall = {label: parallel_start(cmd, env, state, names)
+                for label, cmd in (("c", [C_DRIVER]), ("py", our_cmd))}
+        print(f"start-up CPU per driver, exec -> ready ({start_rounds} rounds): "
+              f"C {cpu['c'] * 1000:.0f} ms, ours {cpu['py'] * 1000:.0f} ms "
+              f"(ratio {cpu['py'] / max(cpu['c'], 1e-3):.0f}x)")
+        print(f"{parallel} drivers started at once, wall until all ready ({os.cpu_count()} "
+              f"cores): C {wall['c']:.2f} s, ours {wall['py']:.2f} s "
+              f"(ratio {wall['py'] / wall['c']:.1f}x)")
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+
+
 def main() -> None:
     set_rounds = int(sys.argv[1]) if len(sys.argv) > 1 and sys.argv[1].isdigit() else 300
     file_rounds = int(sys.argv[2]) if len(sys.argv) > 2 and sys.argv[2].isdigit() else 8
-    print(f"reproduce: python -m bench.driver {set_rounds} {file_rounds}")
+    start_rounds = int(sys.argv[3]) if len(sys.argv) > 3 and sys.argv[3].isdigit() else 10
+    parallel = int(sys.argv[4]) if len(sys.argv) > 4 and sys.argv[4].isdigit() else 20
+    print(f"reproduce: python -m bench.driver {set_rounds} {file_rounds} {start_rounds} "
+          f"{parallel}")
     if not (os.path.exists(C_DRIVER) and os.path.exists(C_UPSD) and DEV.exists()):
         print("skipped: needs C NUT (nut-server) and the shared bench fixture")
         return
+    bench_startup(start_rounds, parallel)
     root = Path(tempfile.mkdtemp(prefix="nutpy-bench-driver-"))
     etc, state = root / "etc", root / "state"
     etc.mkdir(), state.mkdir()

@@ -198,6 +198,25 @@ def test_override_and_default_are_published_as_parameters(env):
     assert dump["driver.parameter.default.ups.serial"] == "S1"
 
 
+def imported_modules(env, argv: list[str]) -> set[str]:
+    r = env.run([our_prog("dummy-ups"), *argv], PYTHONPROFILEIMPORTTIME="1")
+    return {line.rsplit("|", 1)[1].strip() for line in r.stderr.splitlines()
+            if line.startswith("import time:") and "|" in line}
+
+
+def test_start_up_skips_modules_it_does_not_need(env):
+    """A file-backed driver loads no ssl (asyncio's TLS), uuid or getopt/gettext; -h does
+    not even load asyncio; a repeater gets ssl (before any privilege drop)."""
+    run_mods = imported_modules(env, ["-a", "u", "-u", "root", "-d", "1"])
+    assert "asyncio" in run_mods and "nutpy.drivers.sockserver" in run_mods
+    # ("ssl" itself shows up: asyncio's refused attempt; "_ssl" is the real module)
+    assert not run_mods & {"_ssl", "uuid", "getopt", "gettext", "nutpy.drivers.repeater"}
+    assert "asyncio" not in imported_modules(env, ["-h"])
+    rep_mods = imported_modules(env, ["-s", "r", "-x", "port=r@127.0.0.1:1", "-u", "root",
+                                      "-d", "1"])
+    assert {"_ssl", "nutpy.drivers.repeater", "nutpy.tls"} <= rep_mods
+
+
 def test_dump_matches_c(env):
     require_c_nut()
     argv = ["-a", "u", "-u", "root", "-d", "1", "-i", "1"]
