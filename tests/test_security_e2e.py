@@ -440,3 +440,33 @@ def test_first_command_sent_with_the_handshake_is_answered_inside_tls(stack):
                 pytest.fail(f"upsd answered outside TLS: {raw[:60]!r} ({e})")
         assert not raw.startswith(b"OK"), raw[:60]
         assert plain == b"OK\n", (plain, raw[:60])
+
+
+def test_c_upsd_starttls_with_pipelined_command(tmp_path, stack):
+    """What C 2.8.0 (NSS build) does with ``STARTTLS\\nLIST UPS\\n`` in one write, for
+    docs/security.md: it answers ``OK STARTTLS`` only; the pipelined bytes are never
+    run in clear (NSS then reads them as a broken handshake)."""
+    if not certs.have_nss_tools():
+        pytest.skip("NSS tools missing (apt-get install -y libnss3-tools)")
+    env = NutEnv(tmp_path / "c-upsd")
+    db = certs.make_nss_db(tmp_path / "nssdb", {"ups1": stack.server},
+                           {"CA": (stack.ca, "CT,,")}, password="pw", issuer=stack.ca)
+    env.write("ups.conf", "")
+    env.write("upsd.conf", f"LISTEN 127.0.0.1 {env.port}\nCERTPATH {db}\n"
+                           f"CERTIDENT ups1 pw\nALLOW_NO_DEVICE true\n")
+    env.write("upsd.users", "[admin]\n  password = x\n")
+    try:
+        env.start([c_prog("upsd"), "-F", "-u", "root"])
+        env.wait_port()
+        with socket.create_connection(("127.0.0.1", env.port), timeout=5) as s:
+            s.sendall(b"STARTTLS\nLIST UPS\n")
+            s.settimeout(1.0)
+            got = b""
+            try:
+                while data := s.recv(4096):
+                    got += data
+            except socket.timeout:
+                pass
+        assert got == b"OK STARTTLS\n", got
+    finally:
+        env.close()
