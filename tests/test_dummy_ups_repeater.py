@@ -6,6 +6,7 @@ against our upsd."""
 from __future__ import annotations
 
 import os
+import sys
 
 import pytest
 
@@ -51,6 +52,28 @@ def test_settings_merge_section_over_globals_and_includes(tmp_path):
 
 # ---- daemons
 
+# A remote UPS whose driver really handles a command (dummy-ups handles none).
+CMD_DRIVER = """#!{python}
+import os
+from nutpy.drivers.core import Driver, HANDLED, UNKNOWN, run
+
+class CmdDriver(Driver):
+    name = "cmd-drv"
+    description = "test driver with one command"
+    def init_info(self):
+        self.state.setinfo("ups.status", "OL")
+        self.state.addcmd("test.battery.start")
+        self.state.dataok()
+    def instcmd(self, name, param):
+        if name != "test.battery.start":
+            return UNKNOWN
+        with open(os.environ["CMD_MARK"], "a") as f:
+            f.write(name + "\\n")
+        return HANDLED
+
+raise SystemExit(run(CmdDriver))
+"""
+
 def _stack(tmp_path_factory, upsd_kind: str):
     require_c_nut()
     env = NutEnv(tmp_path_factory.mktemp(f"repeater-{upsd_kind}"))
@@ -65,13 +88,23 @@ def _stack(tmp_path_factory, upsd_kind: str):
               f"[fwd]\n  driver = dummy-ups\n  port = {target}\n  authconf = {creds}\n"
               f"  pollinterval = 1\n"
               f"[plain]\n  driver = dummy-ups\n  port = {target}\n  authconf = none\n"
-              f"  pollinterval = 1\n")
+              f"  pollinterval = 1\n"
+              "[real]\n  driver = cmd-drv\n  port = none\n"
+              f"[fwdcmd]\n  driver = dummy-ups\n  port = real@127.0.0.1:{env.port}\n"
+              f"  authconf = {creds}\n")
+    cmd_drv = env.root / "cmd-drv"
+    cmd_drv.write_text(CMD_DRIVER.format(python=sys.executable))
+    cmd_drv.chmod(0o755)
+    env.cmd_mark = env.root / "cmd-mark"
     start_all(env, [[our_prog("dummy-ups"), "-a", "src", "-u", "root"]])
+    env.start([str(cmd_drv), "-a", "real", "-u", "root", "-F"], CMD_MARK=str(env.cmd_mark))
+    env.wait_socket("cmd-drv", "real")
     upsd = c_prog("upsd") if upsd_kind == "c" else our_prog("upsd")
     env.start([upsd, "-u", "root", "-F"])
     env.wait_port()
     upsc_ready(env, "src")
-    start_all(env, [[our_prog("dummy-ups"), "-a", n, "-u", "root"] for n in ("fwd", "plain")])
+    start_all(env, [[our_prog("dummy-ups"), "-a", n, "-u", "root"]
+                    for n in ("fwd", "plain", "fwdcmd")])
     return env
 
 
@@ -82,7 +115,8 @@ def stack(request, tmp_path_factory):
     env = _stack(tmp_path_factory, request.param)
     env.kind = request.param
     yield env
-    stop_by_pidfiles(env, ["dummy-ups-src", "dummy-ups-fwd", "dummy-ups-plain"])
+    stop_by_pidfiles(env, ["dummy-ups-src", "dummy-ups-fwd", "dummy-ups-plain",
+                           "dummy-ups-fwdcmd"])
     env.close()
 
 
@@ -112,6 +146,17 @@ def test_set_is_forwarded_only_with_credentials(stack):
     # remote commands are listed on the forwarding repeater
     cmds = stack.run([c_prog("upscmd"), "-l", f"fwd@127.0.0.1:{stack.port}"]).stdout
     assert "load.off" in cmds
+
+
+def test_instcmd_is_forwarded_to_the_real_driver(stack):
+    target = f"fwdcmd@127.0.0.1:{stack.port}"
+    upsc_ready(stack, "fwdcmd")
+    cmds = stack.run([c_prog("upscmd"), "-l", target]).stdout
+    assert "test.battery.start" in cmds
+    r = stack.run([c_prog("upscmd"), "-u", "admin", "-p", "pw", "-w", "-t", "5", target,
+                   "test.battery.start"])
+    assert "SUCCESS" in r.stdout + r.stderr, r.stdout + r.stderr
+    assert stack.cmd_mark.read_text().split() == ["test.battery.start"]
 
 
 def test_tls_forced_and_verified_against_our_upsd(nutenv, tmp_path):
