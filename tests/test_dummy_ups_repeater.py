@@ -218,3 +218,42 @@ def test_start_errors_match_c(nutenv):
         nutenv.kill_pidfile("dummy-ups-late")
     wait_for(lambda: not nutenv.socket_path("dummy-ups", "late").exists(), 5,
              what="socket removed")
+
+
+def test_unreachable_upsd_is_retried_with_backoff(monkeypatch):
+    """Each failed attempt doubles the pause (from the poll interval, capped); polls in
+    between do not touch the network; the data stays stale."""
+    import asyncio
+
+    from nutpy.drivers import repeater as rep_mod
+    from nutpy.drivers.core import DriverCore
+    from nutpy.drivers.dummy_ups import DummyUps
+
+    core = DriverCore(DummyUps, prog="dummy-ups")
+    core.poll_interval = 2
+    rep = rep_mod.Repeater(core.driver, f"x@127.0.0.1:{free_port()}", "none",
+                           strict_start=False)
+    attempts = []
+    real_connect = rep._connect
+
+    async def counting_connect():
+        attempts.append(1)
+        await real_connect()
+
+    monkeypatch.setattr(rep, "_connect", counting_connect)
+
+    async def scenario():
+        loop = asyncio.get_running_loop()
+        await rep.init_info()
+        assert core.state.stale and len(attempts) == 1
+        waits = []
+        for _ in range(4):
+            hint = await rep.update_info()  # inside the pause: no attempt
+            assert len(attempts) == len(waits) + 1 and 0 < hint <= rep_mod.MAX_BACKOFF
+            rep.retry_at = loop.time()  # the pause is over
+            await rep.update_info()
+            waits.append(round(rep.retry_at - loop.time()))
+        return waits
+
+    assert asyncio.run(scenario()) == [4, 8, 16, 32]
+    assert core.state.stale

@@ -109,11 +109,14 @@ class Repeater:
             if not name.startswith("driver."):
                 self.driver.set_local(name, value)
         if self.forwarding:
-            commands = await self.client.list_cmds(self.ups)
-            for cmd in commands:
-                if not cmd.startswith(_LOCAL_COMMANDS) and cmd not in self.remote_commands:
-                    self.state.addcmd(cmd)
-            self.remote_commands.update(commands)
+            commands = {c for c in await self.client.list_cmds(self.ups)
+                        if not c.startswith(_LOCAL_COMMANDS)}
+            for cmd in commands - self.remote_commands:
+                self.state.addcmd(cmd)
+            for cmd in self.remote_commands - commands:
+                if cmd != "load.off":  # ours in every mode, as C
+                    self.state.delcmd(cmd)
+            self.remote_commands = commands
 
     # ---- driver hooks (coroutines: they run on the event loop)
 
