@@ -50,6 +50,22 @@ def test_settings_merge_section_over_globals_and_includes(tmp_path):
         authconf.load(str(tmp_path / "bad.conf"))
 
 
+def test_authconf_default_requires_a_file_and_finds_the_usual_ones(nutenv, tmp_path):
+    argv = [our_prog("dummy-ups"), "-s", "r", "-x", f"port=r@127.0.0.1:{free_port()}",
+            "-x", "authconf=default", "-u", "root", "-d", "1"]
+    home = tmp_path / "home"
+    home.mkdir()
+    r = nutenv.run(argv, HOME=str(home))
+    assert r.returncode == 1
+    assert "Can't open a user/site-provided default nutauth.conf file" in r.stderr
+    (home / ".nutauth.conf").write_text('PASS = "bad # quote\n')  # found, then refused
+    r = nutenv.run(argv, HOME=str(home))
+    assert r.returncode == 1 and f"{home}/.nutauth.conf:1" in r.stderr
+    (home / ".nutauth.conf").write_text("USER = u\n")  # found and fine: on to connecting
+    r = nutenv.run(argv, HOME=str(home))
+    assert r.returncode == 1 and "Connection failure: Connection refused" in r.stderr
+
+
 # ---- daemons
 
 # A remote UPS whose driver really handles a command (dummy-ups handles none).
