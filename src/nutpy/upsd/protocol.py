@@ -165,6 +165,8 @@ class Server:
             "INSTCMD": self._instcmd,
         }
         self._auth = {"LOGIN", "PRIMARY", "MASTER", "FSD", "SET", "INSTCMD"}
+        # raw request line -> GET VAR reply and the state it was computed from
+        self._get_cache: dict[bytes, tuple] = {}
 
     # -- UPS table -------------------------------------------------------------------
     def add_ups(self, ups: Ups, front: bool = False) -> None:
@@ -214,6 +216,32 @@ class Server:
         old = [k for k, (_, t) in self.tracking.items() if now - t > self.trackingdelay]
         for k in old:
             del self.tracking[k]
+
+    # -- GET VAR reply cache (hot path) ----------------------------------------------
+    def cached_reply(self, raw: bytes) -> bytes | None:
+        """The reply to the request line ``raw`` if it is a GET VAR answered before and
+        nothing it depends on has changed since."""
+        e = self._get_cache.get(raw)
+        if e is None:
+            return None
+        reply, key, ups, data, version, fsd = e
+        if (ups.data is data and data.version == version and ups.fsd == fsd
+                and ups.connected and not ups.stale and self.ups.get(key) is ups):
+            return reply
+        return None
+
+    def remember(self, raw: bytes, words: list[str], reply: bytes) -> None:
+        """Keep a successful GET VAR reply for ``cached_reply`` (session-independent)."""
+        if (len(words) < 4 or not reply.startswith(b"VAR ") or words[0].upper() != "GET"
+                or words[1].upper() != "VAR" or words[3][:7].lower() == "server."):
+            return
+        key = words[2].lower()
+        ups = self.ups.get(key)
+        if ups is None:
+            return
+        if len(self._get_cache) >= 4096:
+            self._get_cache.clear()
+        self._get_cache[raw] = (reply, key, ups, ups.data, ups.data.version, ups.fsd)
 
     # -- dispatch --------------------------------------------------------------------
     def handle(self, session: Session, words: list[str]) -> bytes:

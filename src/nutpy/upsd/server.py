@@ -135,6 +135,55 @@ class ClientConn(asyncio.Protocol):
         if self.backlog:  # still waiting for the client to read; keep order
             self.backlog += data
             return
+        if b"#" in data:
+            self._process_chunked(data)
+        else:
+            self._process_lines(data)
+
+    def _process_lines(self, data: bytes) -> None:
+        """Hot path. Without a ``#`` no parse error can happen, so C's 512-byte read
+        boundaries do not matter: go line by line, answering repeated GET VARs from the
+        server's reply cache."""
+        session = self.session
+        server = self.d.server
+        tok = self.tok
+        out: list[bytes] = []
+        size = 0
+        lines = data.split(b"\n")
+        last = len(lines) - 1
+        for i, raw in enumerate(lines):
+            if i == last:
+                if raw:
+                    tok.feed(raw)  # an unfinished line waits for its LF
+                break
+            if not tok.pending:
+                reply = server.cached_reply(raw)
+                if reply is not None:
+                    out.append(reply)
+                    size += len(reply)
+                    session.logout = False
+                    continue
+            for ln in tok.feed(raw + b"\n"):
+                reply = server.handle(session, ln.words)
+                out.append(reply)
+                size += len(reply)
+                if not ln.error:
+                    server.remember(raw, ln.words, reply)
+            if session.starttls:
+                break
+            if size > WRITE_HIGH and i + 1 < last:
+                self.transport.write(b"".join(out))
+                out.clear()
+                size = 0
+                if self.transport.get_write_buffer_size() > WRITE_HIGH:
+                    self.last_heard = time.monotonic()
+                    self.backlog = b"\n".join(lines[i + 1:])
+                    self.transport.pause_reading()
+                    return
+        self._finish(out)
+
+    def _process_chunked(self, data: bytes) -> None:
+        """C's exact semantics: 512-byte reads, a parse error drops the rest of its read."""
         session = self.session
         handle = self.d.server.handle
         out: list[bytes] = []
@@ -149,7 +198,6 @@ class ClientConn(asyncio.Protocol):
                     self.d.parse_error(ln.error)
                     self.tok = Tokenizer()
                     break
-                self.last_heard = time.monotonic()
                 reply = handle(session, ln.words)
                 out.append(reply)
                 size += len(reply)
@@ -162,10 +210,16 @@ class ClientConn(asyncio.Protocol):
                 out.clear()
                 size = 0
                 if self.transport.get_write_buffer_size() > WRITE_HIGH:
+                    self.last_heard = time.monotonic()
                     self.backlog = data[pos:]
                     self.transport.pause_reading()
                     return
+        self._finish(out)
+
+    def _finish(self, out: list[bytes]) -> None:
+        session = self.session
         if out:
+            self.last_heard = time.monotonic()
             self.transport.write(out[0] if len(out) == 1 else b"".join(out))
         if session.logout:
             self.close()
