@@ -23,8 +23,7 @@ from ..log import log
 from .state import NUMBER, RW, DriverState
 
 # Start-up cost: asyncio (and the socket server built on it) is imported only once the
-# command line says the driver will run (not for -h/-L/-V/-c or a killpower handled by
-# a running instance), and without ssl unless the driver speaks TLS (see _import_asyncio).
+# command line says the driver will run (not for -h/-L/-V/-c), and without ssl unless the driver speaks TLS (see _import_asyncio).
 # getopt (gettext, locale) and uuid (platform) are not used.
 
 HANDLED, UNKNOWN, INVALID, FAILED = (sockproto.HANDLED, sockproto.UNKNOWN,
