@@ -206,7 +206,11 @@ def test_default_listeners_and_family_flags(nutenv):
 
 
 def test_listen_star_and_several(nutenv):
-    other = nutenv.port + 1 if nutenv.port < 65000 else nutenv.port - 1
+    from harness import free_port
+
+    other = free_port()
+    while other == nutenv.port:
+        other = free_port()
     setup(nutenv, upsd_conf=f"LISTEN * {nutenv.port}\nLISTEN 127.0.0.1 {other}\n")
     p = nutenv.start([our_prog("upsd"), "-F", "-u", "root"])
     wait_for(lambda: port_open(other), 10, what="second listener")
@@ -225,3 +229,115 @@ def test_unavailable_listener_is_fatal_unless_allowed(nutenv):
     p = nutenv.start([our_prog("upsd"), "-F", "-u", "root"], ALLOW_NOT_ALL_LISTENERS="yes")
     _wait_serving(nutenv.port)
     nutenv.stop(p)
+
+
+def test_starttls_discards_pipelined_bytes(nutenv):
+    """Bytes sent after STARTTLS in the same packet are never executed: the clear-text
+    side sees only OK STARTTLS, and the first TLS reply answers the first TLS request."""
+    import ssl
+
+    certs = pytest.importorskip("certs")
+    pytest.importorskip("nutpy.tls")
+    ca = certs.make_ca()
+    server_cert = certs.issue(ca, "localhost", dns=["localhost"], ips=["127.0.0.1"])
+    pem = server_cert.write_pem(nutenv.etc / "upsd.pem")
+    os.chmod(pem, 0o600)
+    fake = FakeDriver(str(nutenv.state / "fake-fake"))
+    try:
+        setup(nutenv, upsd_conf=f"LISTEN 127.0.0.1 {nutenv.port}\nCERTFILE {pem}\n")
+        p = nutenv.start([our_prog("upsd"), "-F", "-u", "root"])
+        _wait_serving(nutenv.port)
+        ctx = ssl.create_default_context(cadata=ca.cert_pem.decode())
+        s = socket.create_connection(("127.0.0.1", nutenv.port), timeout=5)
+        s.sendall(b"STARTTLS\nUSERNAME admin\nNETVER\n")
+        got = b""
+        while not got.endswith(b"\n"):
+            got += s.recv(1)
+        assert got == b"OK STARTTLS\n"
+        t = ctx.wrap_socket(s, server_hostname="localhost")
+        t.sendall(b"USERNAME admin\nSTARTTLS\n")
+        data = b""
+        while data.count(b"\n") < 2:
+            data += t.recv(4096)
+        # USERNAME was not set by the discarded clear-text line; TLS is already on
+        assert data == b"OK\nERR ALREADY-SSL-MODE\n"
+        t.close()
+        nutenv.stop(p)
+    finally:
+        fake.close()
+
+
+def test_privilege_drop_with_u():
+    """Listeners opened as root, then the process runs as the -u user and still serves."""
+    import pwd
+
+    try:
+        nobody = pwd.getpwnam("nobody")
+    except KeyError:
+        pytest.skip("no user nobody")
+    if os.geteuid() != 0:
+        pytest.skip("needs root")
+    import shutil
+    import tempfile
+    from pathlib import Path
+
+    # pytest's tmp dirs sit under a root-only directory the dropped user cannot enter
+    root = Path(tempfile.mkdtemp(prefix="nutpy-upsd-priv-"))
+    nutenv = NutEnv(root)
+    fake = FakeDriver(str(nutenv.state / "fake-fake"))
+    try:
+        setup(nutenv)
+        for f in nutenv.etc.iterdir():
+            os.chown(f, nobody.pw_uid, nobody.pw_gid)
+        os.chown(nutenv.state, 0, nobody.pw_gid)
+        os.chown(nutenv.state / "fake-fake", nobody.pw_uid, nobody.pw_gid)  # driver's user
+        os.chmod(nutenv.root, 0o755)
+        os.chmod(nutenv.etc, 0o755)
+        p = nutenv.start([our_prog("upsd"), "-F", "-u", "nobody"])
+        _wait_serving(nutenv.port)
+        c = LineClient(nutenv.port)
+        wait_for(lambda: c.request("GET VAR fake ups.status") == [b'VAR fake ups.status "OL"\n'],
+                 10, what="data")
+        c.close()
+        status = open(f"/proc/{p.pid}/status").read()
+        uid_line = next(x for x in status.splitlines() if x.startswith("Uid:"))
+        assert uid_line.split()[1:] == [str(nobody.pw_uid)] * 4
+        nutenv.stop(p)
+    finally:
+        fake.close()
+        nutenv.close()
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def test_chroot_with_r(tmp_path):
+    """-r: upsd.conf, ups.conf, upsd.users and the driver socket are found inside the
+    chroot, at the configured paths."""
+    if os.geteuid() != 0:
+        pytest.skip("needs root")
+    jail = tmp_path / "jail"
+    (jail / "nutetc").mkdir(parents=True)
+    (jail / "nutstate").mkdir(mode=0o770)
+    env = NutEnv(tmp_path / "outside")
+    port = env.port
+    fake = FakeDriver(str(jail / "nutstate" / "fake-fake"))
+    try:
+        for name, text in (("ups.conf", "[fake]\n driver = fake\n port = none\n"),
+                           ("upsd.conf", f"LISTEN 127.0.0.1 {port}\n"), ("upsd.users", USERS)):
+            (jail / "nutetc" / name).write_text(text)
+            os.chmod(jail / "nutetc" / name, 0o640)
+        p = env.start([our_prog("upsd"), "-F", "-u", "root", "-r", str(jail)],
+                      NUT_CONFPATH="/nutetc", NUT_STATEPATH="/nutstate",
+                      NUT_ALTPIDPATH="/nutstate")
+        wait_for(lambda: port_open(port) or p.poll() is not None, 10, what="port")
+        assert p.poll() is None, p.stderr.read()
+        c = LineClient(port)
+        wait_for(lambda: c.request("GET VAR fake ups.status") == [b'VAR fake ups.status "OL"\n'],
+                 10, what="data")
+        c.send("USERNAME admin\nPASSWORD secret\nSET VAR fake ups.status OB\n")
+        assert c.read_lines(3) == [b"OK\n", b"OK\n", b"OK\n"]
+        c.close()
+        env.stop(p)
+        assert p.returncode == 0
+    finally:
+        fake.close()
+        env.close()

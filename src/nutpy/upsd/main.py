@@ -279,6 +279,28 @@ def _tls_context(conf: config.UpsdConf):
         log.fatal(f"Fatal error: can not initialize SSL: {e}")
 
 
+def preload_modules() -> None:
+    """Import now what the daemon needs later: after chroot() or the privilege drop the
+    Python library may be out of reach (C is compiled in and needs nothing)."""
+    import asyncio.base_events  # noqa: F401
+    import asyncio.selector_events  # noqa: F401
+    import asyncio.sslproto  # noqa: F401
+    import asyncio.unix_events  # noqa: F401
+    import encodings.idna  # noqa: F401
+    import encodings.latin_1  # noqa: F401
+    import getopt  # noqa: F401
+    import hmac  # noqa: F401
+    import resource  # noqa: F401
+    import syslog  # noqa: F401
+
+    for name in ("passwords", "tcpwrappers", "tls"):
+        try:
+            __import__(f"nutpy.{name}")
+        except ImportError:
+            pass
+    config.password_matches("", "")
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     prog = "upsd"
@@ -305,6 +327,7 @@ def main(argv: list[str] | None = None) -> int:
 
     daemon.ignore_sigpipe()
     pw = daemon.get_user(opts.user)
+    preload_modules()
     if opts.chroot:
         daemon.chroot_start(opts.chroot)
 
