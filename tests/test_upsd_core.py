@@ -234,3 +234,27 @@ def test_descriptions_strip_upstream_and_fallback(tmp_path):
     assert d.cmd("load.off") == "Off" and d.var("ups.status") is None
     own = Descriptions.load(str(tmp_path / "missing"))
     assert own.var("ups.status")
+
+
+def test_tracking_entries_expire_after_trackingdelay():
+    now = [1000.0]
+    server, ups, _ = make_server(clock=lambda: now[0])
+    server.trackingdelay = 10
+    feed(ups, 'SETINFO x "1"', "SETFLAGS x RW")
+    s = Session("h")
+    out = ask(server, s, "USERNAME admin\nPASSWORD pw\nSET TRACKING ON\nSET VAR fake x 2\n")
+    ident = out.split()[-1].decode()
+    now[0] += 10
+    server.tracking_cleanup()
+    assert ask(server, s, f"GET TRACKING {ident}\n") == b"PENDING\n"
+    now[0] += 1
+    server.tracking_cleanup()
+    assert ask(server, s, f"GET TRACKING {ident}\n") == b"ERR UNKNOWN\n"
+
+
+def test_unescaped_live_values_from_c_drivers_read_as_c_does():
+    """C drivers put live values in quotes without escaping: upsd keeps what the
+    tokenizer makes of it (the first quoted word), like C."""
+    d = UpsData()
+    d.apply(parseconf.split_line('SETINFO ups.id "q"x"'))
+    assert d.get("ups.id").raw == "q"

@@ -363,3 +363,46 @@ def test_each_reply_is_one_write():
     conn.data_received(b"NETVER\nVER\nHELP\nLIST UPS\nGET VAR x server.version\n")
     assert len(t.writes) == 1
     assert t.writes[0].count(b"\n") == 6
+
+
+def test_driver_staleness_ping_and_reconnect(ours):
+    """MAXAGE 3: PINGs every MAXAGE/3 s; a silent driver goes DATA-STALE and recovers;
+    DATASTALE/DATAOK switch at once; a lost driver is DRIVER-NOT-CONNECTED, then
+    reconnected (WAIT until its dump is done) with the FSD latch kept."""
+    srv = ours("MAXAGE 3\n")
+    c = LineClient(srv.port)
+
+    def status() -> bytes:
+        return c.request("GET VAR fake ups.status")[0]
+
+    c.send("USERNAME admin\nPASSWORD secret\n")
+    c.read_lines(2)
+    srv.fake.broadcast("DATASTALE\n")
+    wait_for(lambda: status() == b"ERR DATA-STALE\n", 3, what="DATASTALE")
+    srv.fake.broadcast("DATAOK\n")
+    wait_for(lambda: status() == b'VAR fake ups.status "OL"\n', 3, what="DATAOK")
+    srv.fake.answer_ping = False
+    with srv.fake.lock:
+        srv.fake.received.clear()
+    wait_for(lambda: status() == b"ERR DATA-STALE\n", 10, what="silence -> stale")
+    with srv.fake.lock:
+        assert srv.fake.received.count("PING") >= 2
+    srv.fake.answer_ping = True
+    wait_for(lambda: status() == b'VAR fake ups.status "OL"\n', 5, what="fresh again")
+    assert "Data for UPS [fake] is stale - check driver" in srv.log()
+    assert "UPS [fake] data is no longer stale" in srv.log()
+
+    path = srv.fake.path
+    srv.fake.close()
+    wait_for(lambda: status() == b"ERR DRIVER-NOT-CONNECTED\n", 5, what="disconnect")
+    dump_held = FakeDriver(path, dump=[])  # connects, but no dump yet
+    try:
+        wait_for(lambda: status() == b'VAR fake ups.status "WAIT"\n', 5, what="WAIT")
+        assert c.request("GET VAR fake battery.charge") == [b"ERR VAR-NOT-SUPPORTED\n"]
+        from test_upsd_support import FAKE_DUMP
+        dump_held.broadcast("".join(x + "\n" for x in FAKE_DUMP))
+        wait_for(lambda: status() == b'VAR fake ups.status "OL"\n', 5, what="dump")
+    finally:
+        dump_held.close()
+    srv.fake = FakeDriver(path)  # for the fixture's cleanup
+    c.close()
