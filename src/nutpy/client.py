@@ -22,6 +22,7 @@ import os
 
 from .netproto import client_message
 from .parseconf import Tokenizer, encode
+from .cnum import strtol
 
 DEFAULT_PORT = 3493
 DEFAULT_TIMEOUT = 5.0  # C DEFAULT_NETWORK_TIMEOUT for reads
@@ -266,7 +267,7 @@ def split_addr(text: str) -> tuple[str, int]:
         if colon < 0:
             return host, DEFAULT_PORT
         port_text = text[colon + 1:]
-    port = _strtol(port_text) if port_text else 0
+    port = strtol(port_text) if port_text else 0
     if not port_text or port < 1 or port > 65535:
         raise ValueError("upscli_splitaddr: no port specified after ':' separator")
     return host, port
@@ -293,20 +294,6 @@ def _strtok_first(text: str, delim: str) -> str:
         if part:
             return part
     return ""
-
-
-def _strtol(text: str) -> int:
-    text = text.lstrip(" \t\n\r\v\f")
-    sign = 1
-    if text[:1] in "+-" and text:
-        sign = -1 if text[0] == "-" else 1
-        text = text[1:]
-    digits = ""
-    for ch in text:
-        if not ch.isdigit():
-            break
-        digits += ch
-    return sign * int(digits) if digits else 0
 
 
 # ---------------------------------------------------------------------------------------

@@ -42,6 +42,8 @@ import threading
 from dataclasses import dataclass, field
 from typing import Callable, Iterator
 
+from .cnum import atoi
+
 UNKNOWN = "unknown"
 PARANOID = "paranoid"
 ALLOW_PATH = "/etc/hosts.allow"
@@ -261,11 +263,6 @@ def _cidr_mask(s: str) -> int | None:
     return (0xFFFFFFFF << (32 - bits)) & 0xFFFFFFFF
 
 
-def _atoi(s: str) -> int:
-    m = re.match(r"[ \t\n\v\f\r]*([+-]?\d+)", s)
-    return int(m.group(1)) if m else 0
-
-
 def _ipv6(s: str) -> ipaddress.IPv6Address | None:
     if ":" not in s:
         return None
@@ -336,7 +333,7 @@ def _compile_host(tok: str) -> tuple:
         v4 = (net4, mask4) if net4 is not None and mask4 is not None else None
         v6 = None
         if net_tok.startswith("[") and net_tok.endswith("]"):
-            net6, bits = _ipv6(net_tok[1:-1]), _atoi(mask_tok)
+            net6, bits = _ipv6(net_tok[1:-1]), atoi(mask_tok)
             if net6 is not None and 0 <= bits <= 128:
                 mask = ((1 << 128) - 1) ^ ((1 << (128 - bits)) - 1)
                 v6 = (int(net6) & mask, mask)
@@ -468,7 +465,7 @@ def _check_value(key: str, value: str | None) -> None:
     if key in ("nice", "linger") and value is not None and not re.fullmatch(
             r"\s*[+-]?\d+", value):
         raise _Verdict(False, f"bad {key} value: \"{value}\"")
-    if key == "rfc931" and value is not None and _atoi(value) <= 0:
+    if key == "rfc931" and value is not None and atoi(value) <= 0:
         raise _Verdict(False, f"bad rfc931 timeout: \"{value}\"")
     if key == "severity":
         fac, _, lvl = _lower(value or "").rpartition(".")

@@ -15,6 +15,7 @@ import time
 from dataclasses import dataclass
 
 from . import NUT_VERSION, paths, upsconf
+from .cnum import atoi
 from .log import log
 
 DEFAULT_MAXSTARTDELAY = 75
@@ -46,13 +47,13 @@ class Controller:
         self.opts = opts
         g = conf.globals.values
         self.driverpath = g.get("driverpath") or default_driverpath()
-        self.maxstartdelay = _atoi(g.get("maxstartdelay"), DEFAULT_MAXSTARTDELAY)
-        self.maxretry = _atoi(g.get("maxretry"), 1)
-        self.retrydelay = _atoi(g.get("retrydelay"), 5)
+        self.maxstartdelay = _number(g.get("maxstartdelay"), DEFAULT_MAXSTARTDELAY)
+        self.maxretry = _number(g.get("maxretry"), 1)
+        self.retrydelay = _number(g.get("retrydelay"), 5)
         self.wait = "nowait" not in conf.globals.flags or os.environ.get("NUT_IGNORE_NOWAIT") == "true"
         self.drivers = [
-            Driver(s.name, s.get("driver"), s.get("port"), _atoi(s.get("sdorder"), 0),
-                   _atoi(s.get("maxstartdelay"), None) if "maxstartdelay" in s.values else None)
+            Driver(s.name, s.get("driver"), s.get("port"), _number(s.get("sdorder"), 0),
+                   _number(s.get("maxstartdelay"), None) if "maxstartdelay" in s.values else None)
             for s in conf.sections.values()
         ]
         self.errors = 0
@@ -200,20 +201,8 @@ def default_driverpath() -> str:
     return os.path.dirname(os.path.abspath(sys.argv[0])) if sys.argv and sys.argv[0] else paths.DRVPATH
 
 
-def _atoi(text: str | None, default):
-    if text is None:
-        return default
-    text = text.strip()
-    sign = 1
-    if text[:1] in "+-" and text[:1]:
-        sign = -1 if text[0] == "-" else 1
-        text = text[1:]
-    digits = ""
-    for ch in text:
-        if not ch.isdigit():
-            break
-        digits += ch
-    return sign * int(digits) if digits else 0
+def _number(text: str | None, default):
+    return default if text is None else atoi(text)
 
 
 def _wait_child(pid: int, timeout: float | None) -> int | None:

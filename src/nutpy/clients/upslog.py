@@ -15,6 +15,7 @@ import time
 
 from .. import paths
 from ..client import Client, NutError, split_name
+from ..cnum import strtol
 from ..daemon import background, become_user, get_user, pidfile_path, write_pidfile
 from ..log import log
 from . import _cli
@@ -268,7 +269,7 @@ def main(argv: list[str]) -> int:
         elif opt == "l":
             logfn = arg
         elif opt == "i":
-            interval = _cli_atoi(arg)
+            interval = strtol(arg)
         elif opt == "f":
             logformat = arg
         elif opt == "u":
@@ -303,7 +304,7 @@ def main(argv: list[str]) -> int:
         sys.stdout.write(help_text(prog))
         return 0
     if len(args) >= 3:
-        monhost, logfn, interval = args[0], args[1], _cli_atoi(args[2])
+        monhost, logfn, interval = args[0], args[1], strtol(args[2])
     if len(args) >= 4:
         logformat = "".join(a + " " for a in args[3:])[:LARGEBUF - 1]
     targets = list(tuples)
@@ -410,11 +411,6 @@ def main(argv: list[str]) -> int:
         if f is not sys.stdout:
             f.close()
     return 0
-
-
-def _cli_atoi(text: str) -> int:
-    from ..client import _strtol
-    return _strtol(text) if text else 0
 
 
 def entry() -> int:

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from ..client import DEFAULT_TRACKING_TIMEOUT, NutError, ServerError, _strtol
+from ..client import DEFAULT_TRACKING_TIMEOUT, NutError, ServerError
+from ..cnum import atoi, strtol
 from ..parseconf import encode
 from . import _cli
 from ._cli import err, fatal, out
@@ -27,11 +28,6 @@ def usage(prog: str) -> None:
         "  <ups>         the UPS, as <upsname>[@<hostname>[:<port>]]\n"
         "\n"
         "Without -s the writable variables are listed, as with -l.\n")
-
-
-def _atoi(text: str) -> int:
-    value = _strtol(text) if text else 0
-    return ((value + 2**31) % 2**32) - 2**31  # C int wrap-around
 
 
 class RwLister:
@@ -71,13 +67,13 @@ class RwLister:
             out(f'Option: "{words[3]}"' + (" SELECTED\n" if words[3] == value else "\n"))
 
     def do_range(self, var: str) -> None:
-        ival = _atoi(self.current(var, "do_range"))
+        ival = atoi(self.current(var, "do_range"))
         items = self.list_items("RANGE", var)
         out("Type: RANGE NUMBER\n")
         for words in items:
             if len(words) < 5:
                 fatal(f"Error: insufficient data (got {len(words)} args, need at least 4)")
-            lo, hi = _atoi(words[3]), _atoi(words[4])
+            lo, hi = atoi(words[3]), atoi(words[4])
             out(f'Option: "{lo}-{hi}"' + (" SELECTED\n" if lo <= ival <= hi else "\n"))
 
     def do_type(self, var: str) -> None:
@@ -96,7 +92,7 @@ class RwLister:
                 self.do_range(var)
                 return
             if upper.startswith("STRING:"):
-                length = _strtol(word[7:]) if word[7:] else 0
+                length = strtol(word[7:]) if word[7:] else 0
                 if is_enum:
                     self.do_enum(var, "STRING", length)
                 else:

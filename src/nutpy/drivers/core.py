@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from .. import NUT_VERSION, daemon, parseconf, paths, sockproto, upsconf
 from ..log import log
 from .state import NUMBER, RW, DriverState
+from ..cnum import atoi
 
 # Start-up cost: asyncio (and the socket server built on it) is imported only once the
 # command line says the driver will run (not for -h/-L/-V/-c), and without ssl unless the driver speaks TLS (see _import_asyncio).
@@ -246,7 +247,7 @@ class DriverCore:
             else:
                 log.info("WARNING : Invalid debug_min value found in ups.conf for the driver")
         elif var == "pollinterval":
-            interval = _atoi(val)
+            interval = atoi(val)
             if interval <= 0:
                 log.fatal(f"Error: {where}invalid pollinterval: {interval}")
             self.poll_interval = interval
@@ -271,7 +272,7 @@ class DriverCore:
 
     def _global_arg(self, var: str, val: str) -> None:
         if var == "pollinterval":
-            interval = _atoi(val)
+            interval = atoi(val)
             if interval <= 0:
                 log.fatal(f"Error: invalid pollinterval: {interval}")
             self.poll_interval = interval
@@ -398,9 +399,9 @@ class DriverCore:
             elif opt == "-D":
                 self.debug += 1
             elif opt == "-d":
-                self.dump_count = _atoi(arg)
+                self.dump_count = atoi(arg)
             elif opt == "-i":
-                interval = _atoi(arg)
+                interval = atoi(arg)
                 if interval <= 0:
                     log.fatal(f"Error: command-line: invalid pollinterval: {interval}")
                 self.poll_interval = interval
@@ -430,7 +431,7 @@ class DriverCore:
             elif opt == "-c":
                 self.control = self._match_control(arg)
             elif opt == "-P":
-                self.control_pid = _atoi(arg)
+                self.control_pid = atoi(arg)
         if rest:
             log.fatal("Error: too many non-option arguments. Try -h for help.")
         if not upsname_found:
@@ -782,8 +783,8 @@ class DriverCore:
             if old_val == new_val:
                 continue
             spec = self.vartab.get(key.lower())
-            if key == "pollinterval" and new_val not in (..., None) and _atoi(new_val) > 0:
-                self.poll_interval = _atoi(new_val)
+            if key == "pollinterval" and new_val not in (..., None) and atoi(new_val) > 0:
+                self.poll_interval = atoi(new_val)
                 self.state.setinfo("driver.parameter.pollinterval", str(self.poll_interval))
             elif key == "synchronous" and new_val not in (..., None):
                 self.synchronous = new_val if new_val in ("yes", "auto") else "no"
@@ -892,7 +893,7 @@ def query_socket(path: str, request, timeout: float | None = 15.0,
                 for line in tok.feed(data):
                     w = line.words
                     if len(w) == 3 and w[0] == "TRACKING" and w[1] == ident:
-                        return _atoi(w[2])
+                        return atoi(w[2])
     except OSError as e:
         if not quiet:
             print(f"Socket {path}: {e.strerror or e}", file=sys.stderr)
@@ -990,19 +991,6 @@ def _import_asyncio(need_ssl: bool):
     finally:
         del sys.modules["ssl"]
     return asyncio
-
-
-def _atoi(text: str | None) -> int:
-    if not text:
-        return 0
-    text = text.strip()
-    end = 1 if text[:1] in ("+", "-") else 0
-    while end < len(text) and text[end].isdigit():
-        end += 1
-    try:
-        return int(text[:end])
-    except ValueError:
-        return 0
 
 
 def _int_or_none(text: str) -> int | None:

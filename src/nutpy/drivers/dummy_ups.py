@@ -15,6 +15,7 @@ from ..log import log
 from ..parseconf import Line, parse_text
 from .core import HANDLED, UNKNOWN, Driver, run
 from .state import RW, STRING
+from ..cnum import atoi
 
 # Values are cut to what C's 128-byte buffer holds.
 MAX_FILE_VALUE = 127
@@ -108,7 +109,7 @@ class DefinitionFile:
                 continue
             head = words[0]
             if head.startswith("TIMER"):
-                delay = _atoi(words[1]) if len(words) > 1 else 0
+                delay = atoi(words[1]) if len(words) > 1 else 0
                 log.debug(1, f"suspending execution for {delay} seconds...")
                 self.resume_at = now + delay
                 break
@@ -292,17 +293,6 @@ class DummyUps(Driver):
     def instcmd_local(self, name: str, param: str | None) -> int:
         log.notice(f"instcmd: unknown command [{name}] [{param}]")
         return UNKNOWN
-
-
-def _atoi(text: str) -> int:
-    text = text.strip()
-    end = 1 if text[:1] in ("+", "-") else 0
-    while end < len(text) and text[end].isdigit():
-        end += 1
-    try:
-        return int(text[:end])
-    except ValueError:
-        return 0
 
 
 def main() -> int:

@@ -19,6 +19,7 @@ from .. import sockproto
 from ..log import Throttle, log
 from ..parseconf import Tokenizer
 from .state import DriverState
+from ..cnum import atoi
 
 # A client that leaves this much of our output unread is dropped: it is not upsd.
 MAX_PENDING_OUTPUT = 1024 * 1024
@@ -180,7 +181,7 @@ class DriverSocketServer:
         elif cmd == "NOBROADCAST" and n == 1:
             client.broadcast = False
         elif cmd == "BROADCAST" and n <= 2:
-            client.broadcast = _atoi(words[1]) >= 1 if n == 2 else True
+            client.broadcast = atoi(words[1]) >= 1 if n == 2 else True
         elif cmd == "GETPID" and n == 1:
             client.send(sockproto.line("PID", str(os.getpid())))
         elif cmd == "LOGOUT" and n == 1:
@@ -250,14 +251,3 @@ class DriverSocketServer:
             result = sockproto.FAILED
         if tracking is not None:
             client.send(sockproto.tracking(tracking, result))
-
-
-def _atoi(text: str) -> int:
-    text = text.strip()
-    end = 1 if text[:1] in ("+", "-") else 0
-    while end < len(text) and text[end].isdigit():
-        end += 1
-    try:
-        return int(text[:end])
-    except ValueError:
-        return 0

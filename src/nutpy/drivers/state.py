@@ -18,6 +18,7 @@ from typing import Callable, Iterator
 
 from .. import sockproto
 from ..parseconf import encode
+from ..cnum import strtol
 
 # C formats values into 256-byte buffers.
 MAX_VALUE_LEN = 255
@@ -305,22 +306,9 @@ def _below_low(state: DriverState) -> bool:
     for value, low in (("battery.charge", "battery.charge.low"),
                        ("battery.runtime", "battery.runtime.low")):
         v, lo = state.get(value), state.get(low)
-        if v is not None and lo is not None and _strtol(v) < _strtol(lo):
+        if v is not None and lo is not None and strtol(v) < strtol(lo):
             return True
     return False
-
-
-def _strtol(text: str) -> int:
-    text = text.strip()
-    end = 0
-    if end < len(text) and text[end] in "+-":
-        end += 1
-    while end < len(text) and text[end].isdigit():
-        end += 1
-    try:
-        return int(text[:end])
-    except ValueError:
-        return 0
 
 
 class AlarmBuilder:
