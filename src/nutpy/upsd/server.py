@@ -14,6 +14,7 @@ import asyncio
 import os
 import signal
 import socket
+import sys
 import time
 from typing import Callable
 
@@ -45,9 +46,8 @@ MAX_CONNECTIONS_REPLY = b"ERR MAX-CONNECTIONS\n"
 
 
 def emit(level: str, msg: str) -> None:
+    """Print a core's ``(level, text)`` message; ``stderr`` ones go there as in C."""
     if level == "stderr":
-        import sys
-
         try:
             sys.stderr.write(msg + "\n")
             sys.stderr.flush()
@@ -59,7 +59,7 @@ def emit(level: str, msg: str) -> None:
 
 class ClientConn(asyncio.Protocol):
     __slots__ = ("d", "transport", "session", "tok", "last_heard", "backlog", "stuck_since",
-                 "closed", "reading_paused")
+                 "closed")
 
     def __init__(self, daemon: "Daemon") -> None:
         self.d = daemon
