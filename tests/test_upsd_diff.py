@@ -9,6 +9,7 @@ import re
 import shutil
 import subprocess
 import time
+from pathlib import Path
 
 import pytest
 
@@ -52,7 +53,7 @@ UPS_CONF = """
 [fsdups]
   driver = fake
   port = none
-"""
+{ours_section}"""
 
 
 class Stack:
@@ -60,12 +61,20 @@ class Stack:
         self.env = NutEnv(root)
         env = self.env
         shutil.copy(BENCH_DEV, env.etc / "zeta.dev")
-        env.write("ups.conf", UPS_CONF.format(dev=env.etc / "zeta.dev"))
+        # our dummy-ups (when installed) as a third driver, behind both upsds
+        self.have_ours = Path(our_prog("dummy-ups")).exists()
+        ours_section = (f"[zours]\n  driver = dummy-ups\n  port = {env.etc / 'zeta.dev'}\n"
+                        if self.have_ours else "")
+        env.write("ups.conf", UPS_CONF.format(dev=env.etc / "zeta.dev",
+                                              ours_section=ours_section))
         env.write("upsd.users", USERS)
         self.fake = FakeDriver(str(env.state / "fake-fake"))
         self.fsd_fake = FakeDriver(str(env.state / "fake-fsdups"))
         env.start([c_prog("dummy-ups"), "-a", "zeta", "-u", "root", "-F"])
         env.wait_socket("dummy-ups", "zeta")
+        if self.have_ours:
+            env.start([our_prog("dummy-ups"), "-a", "zours", "-u", "root", "-F"])
+            env.wait_socket("dummy-ups", "zours")
         self.c_port = env.port
         self.our_port = self._free_other()
         env.write("upsd.conf", f"LISTEN 127.0.0.1 {self.c_port}\nLISTEN 127.0.0.1 {self.our_port}\n")
@@ -109,8 +118,9 @@ class Stack:
     def ready(self, port: int) -> bool:
         c = LineClient(port)
         try:
-            c.send("GET VAR fake ups.status\nGET VAR zeta ups.status\n")
-            lines = c.read_lines(2)
+            names = ["fake", "zeta"] + (["zours"] if self.have_ours else [])
+            c.send("".join(f"GET VAR {n} ups.status\n" for n in names))
+            lines = c.read_lines(len(names))
             return all(x.startswith(b"VAR") and b"WAIT" not in x for x in lines)
         except (OSError, TimeoutError, ConnectionError):
             return False
@@ -276,6 +286,18 @@ CASES = {
 def test_same_replies(stack, case):
     out = compare(stack, CASES[case])
     assert out  # both said something
+
+
+@pytest.mark.interop
+def test_same_replies_with_our_dummy_ups(stack):
+    """Our dummy-ups behind both upsds: the same bytes from each."""
+    if not stack.have_ours:
+        pytest.skip("our dummy-ups not installed yet")
+    out = compare(stack, lines("LIST VAR zours", "LIST RW zours", "LIST CMD zours",
+                               "GET TYPE zours ups.delay.shutdown", "GET TYPE zours ups.status",
+                               "LIST ENUM zours ups.status", "LIST RANGE zours x",
+                               "GET VAR zours battery.charge", "GET NUMLOGINS zours"))
+    assert b"BEGIN LIST VAR zours" in out
 
 
 @pytest.mark.interop
