@@ -199,7 +199,8 @@ def bind_listener(addr: str, port: str, family: int) -> socket.socket | None:
 def open_listeners(conf: config.UpsdConf, family: int) -> list[socket.socket]:
     socks = []
     failed_other = 0
-    for addr, port in listen_specs(conf, family):
+    # C keeps its listeners in a list it prepends to: the last LISTEN is opened first
+    for addr, port in reversed(listen_specs(conf, family)):
         s = bind_listener(addr, port, family)
         if s is None:
             log.error(f"not listening on {addr} port {port}")
@@ -318,8 +319,9 @@ def main(argv: list[str] | None = None) -> int:
     else:
         alive = daemon.is_running(pidfile)
         if not alive and not os.path.exists(pidfile):
+            emit("stderr", f"fopen {pidfile}: No such file or directory")
             log.warning(f"Could not find PID file '{pidfile}' to see if previous upsd "
-                        "instance is already running!")
+                        "instance is already running!\n")
     if alive:
         print("Fatal error: A previous upsd instance is already running!")
         print("Either stop the previous instance first, or use the 'reload' command.")

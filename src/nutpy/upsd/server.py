@@ -478,12 +478,14 @@ class Daemon:
 def ups_entries(conf: upsconf.UpsConf) -> list[tuple[str, str, str | None]]:
     """(name, socket name, desc) for each complete section; warnings as C logs them."""
     out = []
-    for name, section in conf.sections.items():
+    # C walks ups.conf's sections last to first (and prepends what it creates)
+    for name, section in reversed(conf.sections.items()):
         driver, port = section.get("driver"), section.get("port")
         if not driver or not port:
             log.warning(f"Warning: ignoring incomplete configuration for UPS [{name}]\n")
             continue
         out.append((name, f"{driver}-{name}", section.get("desc")))
+    out.reverse()
     return out
 
 
