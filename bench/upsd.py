@@ -265,7 +265,7 @@ def main() -> None:
             r["cpu_get"] = cpu_per_request(pid, port, b"GET VAR ups ups.status\n", GETS,
                                            b"\n", 50)
             r["cpu_get_seq"] = cpu_per_sequential_request(
-                pid, port, b"GET VAR ups ups.status\n", GETS // 4, b"\n")
+                pid, port, b"GET VAR ups ups.status\n", GETS, b"\n")
             r["cpu_list"] = cpu_per_request(pid, port, b"LIST VAR ups\n", LISTS,
                                             b"END LIST VAR ups\n", 10)
             r["list_p50"] = stock_list_p50(port)
