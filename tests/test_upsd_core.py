@@ -200,7 +200,7 @@ def test_long_reply_is_cut_at_512_without_lf():
 def test_hosts_access_only_for_auth_commands_after_presence_checks():
     calls = []
 
-    def hook(addr, user):
+    def hook(addr, user, local):
         calls.append((addr, user))
         return user != "admin"
 

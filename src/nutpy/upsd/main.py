@@ -257,10 +257,10 @@ def _hosts_access_hook():
         log.debug(1, "tcp-wrappers files exist but nutpy.tcpwrappers is not available")
         return None
 
-    def check(addr: str, user: str) -> bool:
+    def check(addr: str, user: str, server_addr: str | None = None) -> bool:
         try:
             return bool(tcpwrappers.hosts_access("upsd", addr, user, allow_path=allow,
-                                                 deny_path=deny))
+                                                 deny_path=deny, server_addr=server_addr))
         except Exception as e:  # a broken rule file denies rather than crashes
             log.error(f"tcp-wrappers check failed: {e}")
             return False

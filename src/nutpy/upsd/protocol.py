@@ -120,11 +120,12 @@ class Ups:
 class Session:
     """One client connection's protocol state."""
 
-    __slots__ = ("addr", "username", "password", "loginups", "tracking", "ssl",
+    __slots__ = ("addr", "local", "username", "password", "loginups", "tracking", "ssl",
                  "logout", "starttls", "serial")
 
-    def __init__(self, addr: str, serial: int = 0) -> None:
+    def __init__(self, addr: str, serial: int = 0, local: str | None = None) -> None:
         self.addr = addr
+        self.local = local  # our address on this connection (tcp-wrappers daemon@host)
         self.username: str | None = None
         self.password: str | None = None
         self.loginups: str | None = None  # canonical UPS name once logged in
@@ -154,8 +155,8 @@ class Server:
         self.tracking_enabled = False
         self.trackingdelay = 3600
         self.tls_state = "unconfigured"  # "unconfigured" | "ready" | "unsupported"
-        # tcp-wrappers hook: (client address, NUT user name) -> allowed
-        self.hosts_access: Callable[[str, str], bool] | None = None
+        # tcp-wrappers hook: (client address, NUT user name, server address) -> allowed
+        self.hosts_access: Callable[[str, str, str | None], bool] | None = None
         self._commands = {
             "VER": self._ver, "NETVER": self._netver, "PROTVER": self._netver,
             "HELP": self._help, "STARTTLS": self._starttls, "GET": self._get,
@@ -259,8 +260,8 @@ class Server:
                 return E_USERNAME_REQUIRED
             if session.password is None:
                 return E_PASSWORD_REQUIRED
-            if self.hosts_access is not None and not self.hosts_access(session.addr,
-                                                                       session.username):
+            if self.hosts_access is not None and not self.hosts_access(
+                    session.addr, session.username, session.local):
                 return E_ACCESS_DENIED
         return func(session, words[1:])
 

@@ -59,7 +59,7 @@ def emit(level: str, msg: str) -> None:
 
 class ClientConn(asyncio.Protocol):
     __slots__ = ("d", "transport", "session", "tok", "last_heard", "backlog", "stuck_since",
-                 "closed")
+                 "closed", "tls_early")
 
     def __init__(self, daemon: "Daemon") -> None:
         self.d = daemon
@@ -70,6 +70,9 @@ class ClientConn(asyncio.Protocol):
         self.backlog = b""
         self.stuck_since: float | None = None
         self.closed = False
+        # requests decrypted while start_tls() is still completing (a client may send its
+        # first command with its last handshake message): answered once TLS is in place
+        self.tls_early = b""
 
     def connection_made(self, transport) -> None:
         self.transport = transport
@@ -93,6 +96,8 @@ class ClientConn(asyncio.Protocol):
                 pass
         transport.set_write_buffer_limits(high=WRITE_HIGH)
         self.session = Session(addr)
+        sockname = transport.get_extra_info("sockname")
+        self.session.local = sockname[0] if sockname else None
         d.server.open_session(self.session)
         d.clients[self] = None
         log.debug(2, f"Connect from {addr}")
@@ -131,6 +136,9 @@ class ClientConn(asyncio.Protocol):
 
     def data_received(self, data: bytes) -> None:
         if self.closed or self.session is None:
+            return
+        if self.session.starttls:  # from the TLS layer, before start_tls() returned
+            self.tls_early += data
             return
         if self.backlog:  # still waiting for the client to read; keep order
             self.backlog += data
@@ -239,6 +247,9 @@ class ClientConn(asyncio.Protocol):
         self.session.ssl = True
         self.session.starttls = False
         self.tok = Tokenizer()
+        if self.tls_early:
+            data, self.tls_early = self.tls_early, b""
+            self.data_received(data)
 
 
 class DriverConn(asyncio.Protocol):
