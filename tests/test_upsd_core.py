@@ -258,3 +258,21 @@ def test_unescaped_live_values_from_c_drivers_read_as_c_does():
     d = UpsData()
     d.apply(parseconf.split_line('SETINFO ups.id "q"x"'))
     assert d.get("ups.id").raw == "q"
+
+
+def test_failed_logins_throttled_per_address():
+    from nutpy.passwords import LoginThrottle
+
+    now = [0.0]
+    server, _, _ = make_server()
+    server.throttle = LoginThrottle(clock=lambda: now[0])
+
+    def login(addr: str, pw: str) -> bytes:
+        return ask(server, Session(addr), f"USERNAME admin\nPASSWORD {pw}\nFSD fake\n")[6:]
+
+    for _ in range(5):
+        assert login("10.0.0.2", "wrong") == b"ERR ACCESS-DENIED\n"
+    assert login("10.0.0.2", "pw") == b"ERR ACCESS-DENIED\n"  # locked out
+    assert login("10.0.0.3", "pw") == b"OK FSD-SET\n"
+    now[0] += 31
+    assert login("10.0.0.2", "pw") == b"OK FSD-SET\n"

@@ -93,6 +93,7 @@ class Stack:
         self.our_log = root / "our-upsd.log"
         self.c_upsd = self._start([c_prog("upsd"), "-F", "-u", "root"], self.c_log)
         self.our_upsd = self._start([our_prog("upsd"), "-F", "-u", "root"], self.our_log,
+                                    NUTPY_UPSD_LOGIN_THROTTLE="0",
                                     NUT_CONFPATH=str(self.our_etc),
                                     NUT_ALTPIDPATH=str(root / "our-etc"))
         env.wait_port(self.c_port)

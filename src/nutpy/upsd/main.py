@@ -268,6 +268,18 @@ def _hosts_access_hook():
     return check
 
 
+def _login_throttle():
+    """nutpy's failed-login throttle (docs/security.md); NUTPY_UPSD_LOGIN_THROTTLE=0 turns
+    it off (the differential tests against C do)."""
+    if os.environ.get("NUTPY_UPSD_LOGIN_THROTTLE") == "0":
+        return None
+    try:
+        from ..passwords import LoginThrottle
+    except ImportError:
+        return None
+    return LoginThrottle()
+
+
 def _tls_context(conf: config.UpsdConf):
     try:
         from .. import tls  # type: ignore[attr-defined]
@@ -374,6 +386,7 @@ def main(argv: list[str] | None = None) -> int:
     server.descriptions = Descriptions.load(conf.datapath or paths.DATADIR)
     users = load_users(os.path.join(confdir, "upsd.users"))
     server.hosts_access = _hosts_access_hook()
+    server.throttle = _login_throttle()
 
     d = Daemon(conf, users, server, listeners, statepath)
     d.maxconn = conf.maxconn if conf.maxconn is not None else default_maxconn()

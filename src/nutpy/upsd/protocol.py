@@ -17,7 +17,7 @@ from typing import Callable
 
 from .. import NUT_VERSION
 from ..parseconf import encode
-from .config import Users
+from .config import Users, password_matches
 from .descriptions import Descriptions
 from .state import FLAG_RW, FLAG_STRING, UpsData, atoi
 
@@ -155,6 +155,8 @@ class Server:
         self.tracking_enabled = False
         self.trackingdelay = 3600
         self.tls_state = "unconfigured"  # "unconfigured" | "ready" | "unsupported"
+        # failed-login throttle (nutpy.passwords.LoginThrottle), None: off
+        self.throttle = None
         # tcp-wrappers hook: (client address, NUT user name, server address) -> allowed
         self.hosts_access: Callable[[str, str, str | None], bool] | None = None
         self._commands = {
@@ -217,6 +219,30 @@ class Server:
         old = [k for k, (_, t) in self.tracking.items() if now - t > self.trackingdelay]
         for k in old:
             del self.tracking[k]
+
+    # -- accounts --------------------------------------------------------------------
+    def _account(self, s: Session):
+        """The upsd.users entry if this session's USERNAME/PASSWORD match it (one password
+        check per request, counted by the failed-login throttle when there is one)."""
+        t = self.throttle
+        if t is not None and not t.allowed(s.addr):
+            return None
+        if s.username is None or s.password is None:
+            return None
+        user = self.users.users.get(s.username)
+        if user is None or user.password is None:
+            return None
+        if not password_matches(user.password, s.password):
+            if t is not None:
+                t.failure(s.addr)
+            return None
+        if t is not None:
+            t.success(s.addr)
+        return user
+
+    def _may(self, s: Session, *actions: str) -> bool:
+        user = self._account(s)
+        return user is not None and any(a in user.actions for a in actions)
 
     # -- GET VAR reply cache (hot path) ----------------------------------------------
     def cached_reply(self, raw: bytes) -> bytes | None:
@@ -332,7 +358,7 @@ class Server:
         ups = self.find(args[0])
         if ups is None:
             return E_UNKNOWN_UPS
-        if not self.users.check_action(s.username, s.password, "LOGIN"):
+        if not self._may(s, "login"):
             return E_ACCESS_DENIED
         ups.numlogins += 1
         s.loginups = ups.name
@@ -354,8 +380,7 @@ class Server:
             return E_INVALID_ARGUMENT
         if self.find(args[0]) is None:
             return E_UNKNOWN_UPS
-        if not (self.users.check_action(s.username, s.password, "PRIMARY")
-                or self.users.check_action(s.username, s.password, "MASTER")):
+        if not self._may(s, "primary", "master"):
             return E_ACCESS_DENIED
         return None
 
@@ -371,7 +396,7 @@ class Server:
         ups = self.find(args[0])
         if ups is None:
             return E_UNKNOWN_UPS
-        if not self.users.check_action(s.username, s.password, "FSD"):
+        if not self._may(s, "fsd"):
             return E_ACCESS_DENIED
         self.log("info", f"Client {s.username}@{s.addr} set FSD on UPS [{ups.name}]")
         ups.fsd = True
@@ -551,7 +576,7 @@ class Server:
         ups, e = self._lookup(upsname)
         if e:
             return e
-        if not self.users.check_action(s.username, s.password, "SET"):
+        if not self._may(s, "set"):
             return E_ACCESS_DENIED
         var = ups.data.get(name)
         if var is None:
@@ -593,7 +618,8 @@ class Server:
             return e
         if not ups.data.has_cmd(cmdname):
             return E_CMD_NOT_SUPPORTED
-        if not self.users.check_instcmd(s.username, s.password, cmdname):
+        user = self._account(s)
+        if user is None or not (cmdname.lower() in user.instcmds or "all" in user.instcmds):
             return E_ACCESS_DENIED
         cmd = f"INSTCMD {cmdname}"
         if param is not None:
