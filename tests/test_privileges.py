@@ -135,16 +135,12 @@ def jailed_upsd(jailed):
     env.stop(upsd)
 
 
-@pytest.mark.xfail(strict=False, reason="upsd: getaddrinfo() after chroot needs the idna "
-                   "codec, not importable in the jail (fixed with the security wiring)")
 def test_upsd_runs_as_user_inside_the_jail(jailed, jailed_upsd):
     assert_dropped(jailed_upsd.pid, jailed.user, jailed.jail)
     assert ask(jailed.env.port, "GET VAR eaton battery.charge") == \
         'VAR eaton battery.charge "77"'
 
 
-@pytest.mark.xfail(strict=False, reason="upsd: imports after chroot (fixed with the "
-                   "security wiring)")
 def test_jailed_upsd_still_speaks_tls(jailed, jailed_upsd):
     """TLS support is loaded before entering the jail; it must not vanish there."""
     from nutpy import client as nutclient

@@ -299,8 +299,6 @@ def test_our_programs_send_credentials_only_inside_tls(stack, proxy):
     assert p.connections == 3, (r.stderr, r2.stderr)
 
 
-@pytest.mark.xfail(strict=False, reason="timing: hits the upsd start_tls() reply bug that "
-                   "test_first_command_sent_with_the_handshake... shows deterministically")
 def test_library_forced_tls_verifies_and_hides_credentials(stack, proxy):
     p = proxy()
     with nutclient.Client("127.0.0.1", p.port, tls="force", certverify=True,
@@ -410,8 +408,6 @@ def test_certrequest_require_refuses_client_without_valid_certificate(stack, tmp
         env.close()
 
 
-@pytest.mark.xfail(strict=True, reason="upsd: reply written to the raw transport while "
-                   "start_tls() completes (fixed when the TLS wiring lands)")
 def test_first_command_sent_with_the_handshake_is_answered_inside_tls(stack):
     """A TLS 1.3 client may send its Finished message and its first command in one
     segment (a proxy or a busy network coalesces them). upsd must answer that command
@@ -498,8 +494,7 @@ def auth_reply(port: int, password: str, source: str = "127.0.0.1",
 
 
 @pytest.mark.parametrize("rules, expected", [
-    pytest.param("upsd@127.0.0.1: ALL\n", "ERR ACCESS-DENIED",  # the address reached
-                 marks=pytest.mark.xfail(strict=True, reason="server_addr not passed yet")),
+    ("upsd@127.0.0.1: ALL\n", "ERR ACCESS-DENIED"),     # the address the client reached
     ("upsd@10.9.8.7: ALL\n", "OK"),
     ("upsd: mon@127.0.0.1\n", "ERR ACCESS-DENIED"),
     ("upsd: ALL EXCEPT mon@127.0.0.0/8\n", "OK"),
@@ -512,7 +507,6 @@ def test_tcp_wrappers_server_and_user_patterns_through_upsd(stack, rules, expect
         stack.deny.write_text("")
 
 
-@pytest.mark.xfail(strict=True, reason="LoginThrottle not wired into upsd yet")
 def test_failed_logins_are_throttled_per_address(stack):
     """After 5 wrong passwords from 127.0.0.2 even the right one is refused there for a
     while; 127.0.0.1 is not affected (nutpy only, docs/security.md section 2)."""
