@@ -514,3 +514,21 @@ def test_failed_logins_are_throttled_per_address(stack):
         assert auth_reply(stack.port, "wrong", "127.0.0.2") == "ERR ACCESS-DENIED"
     assert auth_reply(stack.port, SECRET, "127.0.0.2") == "ERR ACCESS-DENIED"
     assert auth_reply(stack.port, SECRET, "127.0.0.3") == "OK"
+
+
+def test_unusable_hashed_entry_is_reported_at_load(tmp_path):
+    env = NutEnv(tmp_path / "badhash")
+    env.write("ups.conf", "")
+    env.write("upsd.conf", f"LISTEN 127.0.0.1 {env.port}\nALLOW_NO_DEVICE true\n")
+    env.write("upsd.users", "[mon]\n  password = {PBKDF2-SHA256}12$abc$def\n"
+                            "[ok]\n  password = plain\n")
+    try:
+        p = env.start([our_prog("upsd"), "-F", "-u", "root"])
+        env.wait_port()
+        ask(env.port, "VER")
+        env.stop(p)
+        err = p.stderr.read().decode()
+    finally:
+        env.close()
+    assert f"{env.etc}/upsd.users: user mon: unusable password entry (" in err, err
+    assert "user ok" not in err

@@ -145,7 +145,22 @@ def load_users(path: str, fatal: bool = True) -> config.Users | None:
         log.warning(f"Can't open {path}: {e.strerror}")
         return config.Users() if fatal else None
     _emit_all(msgs)
+    _warn_unusable_passwords(users, path)
     return users
+
+
+def _warn_unusable_passwords(users: config.Users, path: str) -> None:
+    """A malformed hashed entry never matches: say so at load rather than at login."""
+    try:
+        from ..passwords import check_stored
+    except ImportError:
+        return
+    for user in users.users.values():
+        if user.password is not None:
+            problem = check_stored(user.password)
+            if problem:
+                log.warning(f"{path}: user {user.name}: unusable password entry ({problem});"
+                            " it never matches")
 
 
 # -- listeners ------------------------------------------------------------------------

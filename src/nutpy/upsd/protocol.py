@@ -16,6 +16,7 @@ import time
 from typing import Callable
 
 from .. import NUT_VERSION
+from ..log import Throttle
 from ..parseconf import encode
 from .config import Users, password_matches
 from .descriptions import Descriptions
@@ -157,6 +158,7 @@ class Server:
         self.tls_state = "unconfigured"  # "unconfigured" | "ready" | "unsupported"
         # failed-login throttle (nutpy.passwords.LoginThrottle), None: off
         self.throttle = None
+        self.throttle_log = Throttle(burst=10, period=60.0, clock=clock)  # its refusals
         # tcp-wrappers hook: (client address, NUT user name, server address) -> allowed
         self.hosts_access: Callable[[str, str, str | None], bool] | None = None
         self._commands = {
@@ -226,11 +228,14 @@ class Server:
         check per request, counted by the failed-login throttle when there is one)."""
         t = self.throttle
         if t is not None and not t.allowed(s.addr):
+            self._log_refusal(s)
             return None
         if s.username is None or s.password is None:
             return None
         user = self.users.users.get(s.username)
         if user is None or user.password is None:
+            if t is not None:  # as a wrong password: user names cannot be probed
+                t.failure(s.addr)
             return None
         if not password_matches(user.password, s.password):
             if t is not None:
@@ -239,6 +244,13 @@ class Server:
         if t is not None:
             t.success(s.addr)
         return user
+
+    def _log_refusal(self, s: Session) -> None:
+        ok, suppressed = self.throttle_log.allow()
+        if ok:
+            self.log("warning", f"Refusing {s.username}@{s.addr} for "
+                     f"{self.throttle.retry_after(s.addr):.0f} s after repeated wrong "
+                     "passwords" + (f" ({suppressed} more not logged)" if suppressed else ""))
 
     def _may(self, s: Session, *actions: str) -> bool:
         user = self._account(s)
