@@ -532,3 +532,29 @@ def test_unusable_hashed_entry_is_reported_at_load(tmp_path):
         env.close()
     assert f"{env.etc}/upsd.users: user mon: unusable password entry (" in err, err
     assert "user ok" not in err
+
+
+def test_silent_client_after_starttls_is_dropped_at_the_handshake_timeout(stack, tmp_path):
+    """The handshake after ``OK STARTTLS`` has a deadline (10 s; shortened here through
+    NUTPY_UPSD_TLS_HANDSHAKE_TIMEOUT), well before the 60 s idle timeout."""
+    env = NutEnv(tmp_path / "hs")
+    pem = stack.server.write_pem(tmp_path / "upsd.pem")
+    env.write("ups.conf", "")
+    env.write("upsd.conf", f"LISTEN 127.0.0.1 {env.port}\nCERTFILE {pem}\n"
+                           f"ALLOW_NO_DEVICE true\n")
+    env.write("upsd.users", "[admin]\n  password = x\n")
+    try:
+        env.start([our_prog("upsd"), "-F", "-u", "root"],
+                  NUTPY_UPSD_TLS_HANDSHAKE_TIMEOUT="1")
+        env.wait_port()
+        with socket.create_connection(("127.0.0.1", env.port), timeout=8) as s:
+            s.sendall(b"STARTTLS\n")
+            assert s.recv(100) == b"OK STARTTLS\n"
+            t0 = time.monotonic()
+            try:
+                assert s.recv(100) == b""      # closed by upsd, nothing sent
+            except ConnectionResetError:
+                pass
+            assert 0.8 < time.monotonic() - t0 < 5
+    finally:
+        env.close()

@@ -37,6 +37,9 @@ def _env_seconds(name: str, default: float) -> float:
 
 
 IDLE_TIMEOUT = _env_seconds("NUTPY_UPSD_IDLE_TIMEOUT", 60.0)
+# whole handshake after OK STARTTLS (nutpy.tls.HANDSHAKE_TIMEOUT; not imported here so a
+# upsd without TLS never loads ssl): a client that goes quiet must not hold its slot
+TLS_HANDSHAKE_TIMEOUT = _env_seconds("NUTPY_UPSD_TLS_HANDSHAKE_TIMEOUT", 10.0)
 TICK = 1.0
 WRITE_HIGH = 256 * 1024  # pause reading a client whose unread replies exceed this
 STUCK_TIMEOUT = _env_seconds("NUTPY_UPSD_STUCK_TIMEOUT", 30.0)  # ... and drop it then
@@ -238,8 +241,9 @@ class ClientConn(asyncio.Protocol):
     async def _start_tls(self) -> None:
         loop = asyncio.get_running_loop()
         try:
-            self.transport = await loop.start_tls(self.transport, self, self.d.ssl_context,
-                                                  server_side=True)
+            self.transport = await loop.start_tls(
+                self.transport, self, self.d.ssl_context, server_side=True,
+                ssl_handshake_timeout=TLS_HANDSHAKE_TIMEOUT)
         except (OSError, ConnectionError, asyncio.CancelledError, Exception) as e:  # noqa: B014
             log.debug(1, f"TLS handshake with {self.session.addr} failed: {e}")
             self.close(abort=True)
