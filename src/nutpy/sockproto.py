@@ -7,7 +7,7 @@ unescaped (a value with ``"`` or ``#`` is corrupted), we deliberately do not.
 
 from __future__ import annotations
 
-from .parseconf import quote
+from .parseconf import encode, quote
 
 # TRACKING results (driver -> upsd), as C's STAT_INSTCMD_* / STAT_SET_* values.
 HANDLED, UNKNOWN, INVALID, FAILED, CONVERSION_FAILED = 0, 1, 2, 3, 4
@@ -93,9 +93,11 @@ def set_var(var: str, value: str, tracking_id: str | None = None) -> bytes:
 
 
 def instcmd(cmd: str, param: str | None = None, tracking_id: str | None = None) -> bytes:
+    """The parameter is escaped but not quoted, as C upsd sends it (so one with spaces
+    reaches the driver as several words, exactly as with C)."""
     words = ["INSTCMD", cmd]
     if param is not None:
-        words.append(param)
+        words.append(encode(param))
     if tracking_id:
         words += ["TRACKING", tracking_id]
     return line(*words)

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Iterable
 
 from .. import parseconf
+from ..cnum import atoi
 
 Message = tuple[str, str]
 
@@ -40,21 +41,6 @@ def env_boolean(text: str) -> bool | None:
     if low.startswith(("false", "no", "off", "0")):
         return False
     return None
-
-
-def _atoi(text: str) -> int:
-    digits = ""
-    for ch in text.lstrip(" \t\n\r\x0b\x0c"):
-        if ch.isdigit() and ch.isascii():
-            digits += ch
-        elif not digits and ch in "+-":
-            digits += ch
-        else:
-            break
-    try:
-        return int(digits)
-    except ValueError:
-        return 0
 
 
 @dataclass
@@ -100,7 +86,7 @@ def _directive(conf: UpsdConf, words: list[str], msgs: list[Message]) -> bool:
                "CERTREQUEST": "certrequest"}
     if key in numeric:
         if arg[:1].isdigit() and arg[:1].isascii():
-            setattr(conf, numeric[key], _atoi(arg))
+            setattr(conf, numeric[key], atoi(arg))
             return True
         if key == "CERTREQUEST" and arg.upper() in _CERTREQUEST_NAMES:
             conf.certrequest = _CERTREQUEST_NAMES[arg.upper()]
@@ -110,7 +96,7 @@ def _directive(conf: UpsdConf, words: list[str], msgs: list[Message]) -> bool:
     if key in ("ALLOW_NO_DEVICE", "ALLOW_NOT_ALL_LISTENERS"):
         attr = key.lower()
         if arg[:1].isdigit() and arg[:1].isascii():
-            setattr(conf, attr, _atoi(arg) != 0)
+            setattr(conf, attr, atoi(arg) != 0)
             return True
         value = parse_boolean(arg)
         if value is not None:

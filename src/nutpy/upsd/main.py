@@ -18,26 +18,25 @@ from .descriptions import Descriptions
 from .protocol import Server
 from .server import Daemon, apply_ups_table, emit, ups_entries
 
-HELP = """Network server for UPS data.
+HELP = """Serve the data of the UPSes in ups.conf over the NUT network protocol.
 
 usage: {prog} [OPTIONS]
 
-  -c <command>	send <command> via signal to background process
-		commands:
-		 - reload: reread configuration files
-		 - stop: stop process and exit
-  -P <pid>	send the signal above to specified PID (bypassing PID file)
-  -D		raise debugging level (and stay foreground by default)
-  -F		stay foregrounded even if no debugging is enabled
-  -FF		stay foregrounded and still save the PID file
-  -B		stay backgrounded even if debugging is bumped
-  -h		display this help
-  -r <dir>	chroots to <dir>
-  -q		raise log level threshold
-  -u <user>	switch to <user> (if started as root)
-  -V		display the version of this software
-  -4		IPv4 only
-  -6		IPv6 only
+  -c <command>	tell the upsd already running to do <command>:
+		 - reload: read the configuration files again
+		 - stop: exit
+  -P <pid>	with -c, signal this process instead of the one in the PID file
+  -D		more debugging output (implies -F unless -B is given)
+  -F		stay in the foreground
+  -FF		stay in the foreground and write the PID file anyway
+  -B		go to the background even with debugging on
+  -h		show this help
+  -r <dir>	chroot to <dir>
+  -q		fewer log messages
+  -u <user>	run as <user> once the listeners are open (when started as root)
+  -V		show the version and exit
+  -4		listen on IPv4 only
+  -6		listen on IPv6 only
 """
 
 LOCALHOST_NAMES = ("localhost", "127.0.0.1", "::1", "localhost6", "ip6-localhost")

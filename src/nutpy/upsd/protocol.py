@@ -15,59 +15,49 @@ import os
 import time
 from typing import Callable
 
-from .. import NUT_VERSION
+from .. import NUT_VERSION, sockproto
+from .. import netproto as np
+from ..cnum import atoi
 from ..log import Throttle
+from ..netproto import MAX_REPLY as MAX_LINE
+from ..netproto import NETVER, err
+from ..netproto import reply as line
 from ..parseconf import encode
 from .config import Users, password_matches
 from .descriptions import Descriptions
-from .state import FLAG_RW, FLAG_STRING, UpsData, atoi
+from .state import FLAG_RW, FLAG_STRING, UpsData
 
-NETVER = "1.3"
 VER_TEXT = f"Network UPS Tools upsd {NUT_VERSION} - http://www.networkupstools.org/"
 HELP_TEXT = ("Commands: HELP VER PROTVER GET LIST SET INSTCMD LOGIN LOGOUT USERNAME "
              "PASSWORD STARTTLS")
-MAX_LINE = 512
 
-# Tracking results as the driver reports them -> GET TRACKING text
+# GET TRACKING text for a driver's TRACKING result; PENDING until the driver answers
 PENDING = -1
-_TRACKING_TEXT = {PENDING: "PENDING", 0: "SUCCESS", 1: "ERR UNKNOWN", 2: "ERR INVALID-ARGUMENT",
-                  3: "ERR FAILED", 4: "ERR INVALID-ARGUMENT"}
+_TRACKING_TEXT = {PENDING: "PENDING", **sockproto.TRACKING_TEXT}
 
 
-def _err(code: str) -> bytes:
-    return b"ERR " + code.encode() + b"\n"
-
-
-E_ACCESS_DENIED = _err("ACCESS-DENIED")
-E_UNKNOWN_UPS = _err("UNKNOWN-UPS")
-E_VAR_NOT_SUPPORTED = _err("VAR-NOT-SUPPORTED")
-E_CMD_NOT_SUPPORTED = _err("CMD-NOT-SUPPORTED")
-E_INVALID_ARGUMENT = _err("INVALID-ARGUMENT")
-E_INSTCMD_FAILED = _err("INSTCMD-FAILED")
-E_SET_FAILED = _err("SET-FAILED")
-E_READONLY = _err("READONLY")
-E_TOO_LONG = _err("TOO-LONG")
-E_INVALID_VALUE = _err("INVALID-VALUE")
-E_FEATURE_NOT_SUPPORTED = _err("FEATURE-NOT-SUPPORTED")
-E_FEATURE_NOT_CONFIGURED = _err("FEATURE-NOT-CONFIGURED")
-E_ALREADY_SSL_MODE = _err("ALREADY-SSL-MODE")
-E_DRIVER_NOT_CONNECTED = _err("DRIVER-NOT-CONNECTED")
-E_DATA_STALE = _err("DATA-STALE")
-E_ALREADY_LOGGED_IN = _err("ALREADY-LOGGED-IN")
-E_ALREADY_SET_PASSWORD = _err("ALREADY-SET-PASSWORD")
-E_ALREADY_SET_USERNAME = _err("ALREADY-SET-USERNAME")
-E_USERNAME_REQUIRED = _err("USERNAME-REQUIRED")
-E_PASSWORD_REQUIRED = _err("PASSWORD-REQUIRED")
-E_UNKNOWN_COMMAND = _err("UNKNOWN-COMMAND")
+E_ACCESS_DENIED = err(np.ACCESS_DENIED)
+E_UNKNOWN_UPS = err(np.UNKNOWN_UPS)
+E_VAR_NOT_SUPPORTED = err(np.VAR_NOT_SUPPORTED)
+E_CMD_NOT_SUPPORTED = err(np.CMD_NOT_SUPPORTED)
+E_INVALID_ARGUMENT = err(np.INVALID_ARGUMENT)
+E_INSTCMD_FAILED = err(np.INSTCMD_FAILED)
+E_SET_FAILED = err(np.SET_FAILED)
+E_READONLY = err(np.READONLY)
+E_TOO_LONG = err(np.TOO_LONG)
+E_INVALID_VALUE = err(np.INVALID_VALUE)
+E_FEATURE_NOT_SUPPORTED = err(np.FEATURE_NOT_SUPPORTED)
+E_FEATURE_NOT_CONFIGURED = err(np.FEATURE_NOT_CONFIGURED)
+E_ALREADY_SSL_MODE = err(np.ALREADY_SSL_MODE)
+E_DRIVER_NOT_CONNECTED = err(np.DRIVER_NOT_CONNECTED)
+E_DATA_STALE = err(np.DATA_STALE)
+E_ALREADY_LOGGED_IN = err(np.ALREADY_LOGGED_IN)
+E_ALREADY_SET_PASSWORD = err(np.ALREADY_SET_PASSWORD)
+E_ALREADY_SET_USERNAME = err(np.ALREADY_SET_USERNAME)
+E_USERNAME_REQUIRED = err(np.USERNAME_REQUIRED)
+E_PASSWORD_REQUIRED = err(np.PASSWORD_REQUIRED)
+E_UNKNOWN_COMMAND = err(np.UNKNOWN_COMMAND)
 OK = b"OK\n"
-
-
-def line(text: str) -> bytes:
-    """One reply line; C's sendback cuts at 512 bytes and the LF is lost then."""
-    data = (text + "\n").encode("latin-1", "replace")
-    if len(data) > MAX_LINE:
-        return data[:MAX_LINE]
-    return data
 
 
 def new_tracking_id() -> str:
@@ -607,13 +597,11 @@ class Server:
             number = atoi(value)
             if not any(lo <= number <= hi for lo, hi in var.ranges):
                 return E_INVALID_VALUE
-        cmd = f'SET {name} "{encode(value)}"'
         if tracking_id:
-            cmd += f" TRACKING {tracking_id}"
             self.tracking[tracking_id] = [PENDING, self.clock()]
         self.log("info", f"Set variable: {s.username}@{s.addr} set {name} on {ups.name} to "
                          f"{value} (tracking ID: {tracking_id or 'disabled'})")
-        if not ups.driver_send((cmd + "\n").encode("latin-1", "replace")):
+        if not ups.driver_send(sockproto.set_var(name, value, tracking_id)):
             self.log("info", "Set command send failed")
             return E_SET_FAILED
         return line(f"OK TRACKING {tracking_id}") if tracking_id else OK
@@ -633,16 +621,12 @@ class Server:
         user = self._account(s)
         if user is None or not (cmdname.lower() in user.instcmds or "all" in user.instcmds):
             return E_ACCESS_DENIED
-        cmd = f"INSTCMD {cmdname}"
-        if param is not None:
-            cmd += " " + encode(param)
         if tracking_id:
-            cmd += f" TRACKING {tracking_id}"
             self.tracking[tracking_id] = [PENDING, self.clock()]
         self.log("info", f"Instant command: {s.username}@{s.addr} did {cmdname}"
                          + (f" with value {param}" if param is not None else "")
                          + f" on {ups.name} (tracking ID: {tracking_id or 'disabled'})")
-        if not ups.driver_send((cmd + "\n").encode("latin-1", "replace")):
+        if not ups.driver_send(sockproto.instcmd(cmdname, param, tracking_id)):
             self.log("info", "Set command send failed")
             return E_INSTCMD_FAILED
         return line(f"OK TRACKING {tracking_id}") if tracking_id else OK

@@ -18,7 +18,7 @@ import sys
 import time
 from typing import Callable
 
-from .. import upsconf
+from .. import sockproto, upsconf
 from ..log import Throttle, log
 from ..parseconf import Tokenizer
 from .config import UpsdConf, Users
@@ -272,7 +272,7 @@ class DriverConn(asyncio.Protocol):
     def connection_made(self, transport) -> None:
         self.transport = transport
         ups = self.ups
-        transport.write(b"DUMPALL\n")
+        transport.write(sockproto.DUMPALL)
         ups.reset_data()
         self.pending = UpsData()
         ups.connected = True
@@ -399,7 +399,7 @@ class Daemon:
             third = maxage // 3
             if elapsed > third and now - conn.last_ping > third:
                 conn.last_ping = now
-                if not conn.send(b"PING\n"):
+                if not conn.send(sockproto.PING):
                     log.notice(f"Send ping to UPS [{ups.name}] failed")
             if elapsed > maxage + 1:
                 dead = True

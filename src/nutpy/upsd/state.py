@@ -8,29 +8,12 @@ stored both raw and pconf-escaped (the escaped copy is what GET/LIST send).
 
 from __future__ import annotations
 
+from ..cnum import atoi
+
 from ..parseconf import encode
 
 FLAG_RW, FLAG_STRING, FLAG_NUMBER = 1, 2, 4
 _FLAG_WORDS = {"RW": FLAG_RW, "STRING": FLAG_STRING, "NUMBER": FLAG_NUMBER}
-
-
-def atoi(text: str) -> int:
-    """C ``atoi``: optional blanks and sign, then digits; anything else stops (0 if none)."""
-    s = text.lstrip(" \t\n\r\x0b\x0c")
-    end = 0
-    if s[:1] in ("+", "-"):
-        end = 1
-    start_digits = end
-    while end < len(s) and "0" <= s[end] <= "9":
-        end += 1
-    if end == start_digits:
-        return 0
-    value = int(s[:end])
-    # C int overflow is undefined; clamp into 32 bits the way glibc's strtol-based atoi
-    # then truncates, which is what the daemon observably does.
-    if value > 0x7FFFFFFF or value < -0x80000000:
-        value = ((int(max(min(value, 2**63 - 1), -(2**63))) + 2**31) % 2**32) - 2**31
-    return value
 
 
 class Var:
@@ -165,7 +148,7 @@ class UpsData:
             return True, None
         if cmd == "SETAUX":
             if var is not None:
-                var.aux = _strtol(arg)
+                var.aux = atoi(arg)
                 self._changed()
             return True, None
         if n < 4:
@@ -183,7 +166,3 @@ class UpsData:
                     self._changed()
             return True, None
         return False, None
-
-
-def _strtol(text: str) -> int:
-    return atoi(text)
