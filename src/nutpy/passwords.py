@@ -182,6 +182,15 @@ def _bytes(s: str) -> bytes:
     return s.encode("utf-8", "surrogateescape")
 
 
+def verify_is_quick(stored: str, given: str | None) -> bool:
+    """Would ``verify(stored, given)`` answer without deriving a key (plaintext entry,
+    no password, or a success remembered)? Otherwise it costs a key derivation, which a
+    server should run off its event loop."""
+    if not stored or given is None or not is_hashed(stored):
+        return True
+    return _cache.hit(stored, _bytes(given))
+
+
 def verify(stored: str, given: str) -> bool:
     """Does ``given`` match the upsd.users ``password`` value ``stored``? Constant time
     for plaintext (length included); hashed entries are derived and compared with

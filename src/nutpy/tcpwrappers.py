@@ -97,6 +97,10 @@ class _Subject:
         return self._v6
 
 
+class NameLookupNeeded(Exception):
+    """Raised by a name callable that refuses to look up (see ``hosts_access_quick``)."""
+
+
 class _LazySubject:
     """A host name looked up on first use, as libwrap looks names up only when a rule
     needs one."""
@@ -111,6 +115,8 @@ class _LazySubject:
             if callable(v):
                 try:
                     v = v()
+                except NameLookupNeeded:
+                    raise
                 except Exception:  # a resolver failure is an unknown name, as in libwrap
                     v = UNKNOWN
             self._subject = _Subject(v or UNKNOWN)
@@ -648,6 +654,24 @@ def hosts_access(daemon: str, client_addr: str, user: str | None = None,
     inside its chroot). From an event loop use ``hosts_access_async``."""
     return check(daemon, client_addr, user, client_name, allow_path, deny_path,
                  server_addr=server_addr, server_name=server_name, warn=warn).allowed
+
+
+def _refuse_lookup() -> str:
+    raise NameLookupNeeded()
+
+
+def hosts_access_quick(daemon: str, client_addr: str, user: str | None = None,
+                       allow_path: str = ALLOW_PATH, deny_path: str = DENY_PATH, *,
+                       server_addr: str | None = None, warn: Warn | None = None) -> bool | None:
+    """``hosts_access`` if the verdict needs no host name lookup, else None (then ask
+    ``hosts_access`` off the event loop). Never blocks on DNS."""
+    try:
+        return check(daemon, client_addr, user, _refuse_lookup, allow_path, deny_path,  # type: ignore[arg-type]
+                     server_addr=server_addr,
+                     server_name=_refuse_lookup if server_addr else None,  # type: ignore[arg-type]
+                     warn=warn).allowed
+    except NameLookupNeeded:
+        return None
 
 
 async def hosts_access_async(*args, **kwargs) -> bool:

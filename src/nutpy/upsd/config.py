@@ -205,6 +205,16 @@ def password_matches(stored: str, given: str) -> bool:
     return bool(_verify(stored, given))
 
 
+def password_check_is_quick(stored: str, given: str | None) -> bool:
+    """Can ``password_matches(stored, given)`` run on the event loop (no key derivation:
+    plaintext entry, or a hashed one whose success is remembered)?"""
+    try:
+        from ..passwords import verify_is_quick
+    except ImportError:
+        return True
+    return verify_is_quick(stored, given)
+
+
 def parse_users(lines: Iterable[parseconf.Line], path: str) -> tuple[Users, list[Message]]:
     users = Users()
     msgs: list[Message] = []

@@ -15,7 +15,7 @@ from .. import NUT_VERSION, daemon, paths, upsconf
 from ..log import log
 from . import config
 from .descriptions import Descriptions
-from .protocol import Server
+from .protocol import Server, Slow
 from .server import Daemon, apply_ups_table, emit, ups_entries
 
 HELP = """Serve the data of the UPSes in ups.conf over the NUT network protocol.
@@ -271,13 +271,26 @@ def _hosts_access_hook():
         log.debug(1, "tcp-wrappers files exist but nutpy.tcpwrappers is not available")
         return None
 
-    def check(addr: str, user: str, server_addr: str | None = None) -> bool:
+    def full_check(addr: str, user: str, server_addr: str | None) -> bool:
         try:
             return bool(tcpwrappers.hosts_access("upsd", addr, user, allow_path=allow,
                                                  deny_path=deny, server_addr=server_addr))
         except Exception as e:  # a broken rule file denies rather than crashes
             log.error(f"tcp-wrappers check failed: {e}")
             return False
+
+    def check(addr: str, user: str, server_addr: str | None = None) -> bool:
+        """On the event loop: answers at once unless a rule needs a host name, then
+        raises ``Slow`` so that the lookup runs in a worker thread."""
+        try:
+            quick = tcpwrappers.hosts_access_quick("upsd", addr, user, allow_path=allow,
+                                                   deny_path=deny, server_addr=server_addr)
+        except Exception as e:
+            log.error(f"tcp-wrappers check failed: {e}")
+            return False
+        if quick is not None:
+            return quick
+        raise Slow(lambda: full_check(addr, user, server_addr))
 
     return check
 

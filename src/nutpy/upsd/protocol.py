@@ -7,6 +7,12 @@ bytes, with C upsd's exact bytes, check order and error codes (see
 ``/work/shared/spec/net-protocol.md``). Side effects towards drivers go through
 ``Ups.driver_send``, logging through ``Server.log``; both are plain callables the daemon
 plugs in, so tests drive the core without sockets or clocks.
+
+Slow checks (a hashed upsd.users password, a tcp-wrappers rule that needs a host name)
+never run inside ``handle``: when one cannot be answered at once, ``handle`` returns a
+``Deferred`` instead of bytes. The caller runs ``Deferred.work()`` wherever it likes (a
+worker thread) and passes its result to ``Deferred.resume``, which answers the request as
+if the check had run in place (same bytes, same check order, throttle counted).
 """
 
 from __future__ import annotations
@@ -24,6 +30,7 @@ from ..netproto import NETVER, err
 from ..netproto import reply as line
 from ..parseconf import encode
 from .config import Users, password_matches
+from .config import password_check_is_quick as _verify_is_quick
 from .descriptions import Descriptions
 from .state import FLAG_RW, FLAG_STRING, UpsData
 
@@ -69,6 +76,29 @@ def new_tracking_id() -> str:
     return f"{h[0:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:32]}"
 
 
+class Slow(Exception):
+    """Raised by a check (or a hook such as ``Server.hosts_access``) that cannot answer
+    without blocking; ``work()`` answers it, off the event loop."""
+
+    def __init__(self, work: Callable[[], object], key: object = None) -> None:
+        super().__init__("check must run off the event loop")
+        self.work = work
+        self.key = key
+
+
+class Deferred:
+    """``handle``'s answer when a slow check must run first: call ``work()`` off the
+    loop, then ``resume(result)``, which returns the reply bytes or another Deferred
+    (a request may need two checks: tcp-wrappers, then the password)."""
+
+    __slots__ = ("work", "resume")
+
+    def __init__(self, work: Callable[[], object],
+                 resume: Callable[[object], "bytes | Deferred"]) -> None:
+        self.work = work
+        self.resume = resume
+
+
 class Ups:
     """One ups.conf section as upsd sees it."""
 
@@ -112,7 +142,7 @@ class Session:
     """One client connection's protocol state."""
 
     __slots__ = ("addr", "local", "username", "password", "loginups", "tracking", "ssl",
-                 "logout", "starttls", "serial")
+                 "logout", "starttls", "serial", "answers")
 
     def __init__(self, addr: str, serial: int = 0, local: str | None = None) -> None:
         self.addr = addr
@@ -125,6 +155,8 @@ class Session:
         self.logout = False  # LOGOUT seen: close once this read chunk is done
         self.starttls = False  # OK STARTTLS sent: upgrade before reading more
         self.serial = serial
+        # results of slow checks run off the loop for the request being resumed
+        self.answers: dict | None = None
 
 
 def _nolog(level: str, msg: str) -> None:
@@ -227,13 +259,33 @@ class Server:
             if t is not None:  # as a wrong password: user names cannot be probed
                 t.failure(s.addr)
             return None
-        if not password_matches(user.password, s.password):
+        if not self._password_ok(s, user.password, s.password):
             if t is not None:
                 t.failure(s.addr)
             return None
         if t is not None:
             t.success(s.addr)
         return user
+
+    def _password_ok(self, s: Session, stored: str, given: str) -> bool:
+        key = ("password", stored, given)
+        answers = s.answers
+        if answers is not None and key in answers:
+            return bool(answers[key])
+        if _verify_is_quick(stored, given):
+            return password_matches(stored, given)
+        raise Slow(lambda: password_matches(stored, given), key)
+
+    def _hosts_ok(self, s: Session) -> bool:
+        key = ("hosts", s.addr, s.username, s.local)
+        answers = s.answers
+        if answers is not None and key in answers:
+            return bool(answers[key])
+        try:
+            return bool(self.hosts_access(s.addr, s.username, s.local))
+        except Slow as e:
+            e.key = key
+            raise
 
     def _log_refusal(self, s: Session) -> None:
         ok, suppressed = self.throttle_log.allow()
@@ -273,7 +325,31 @@ class Server:
         self._get_cache[raw] = (reply, key, ups, ups.data, ups.data.version, ups.fsd)
 
     # -- dispatch --------------------------------------------------------------------
-    def handle(self, session: Session, words: list[str]) -> bytes:
+    def handle(self, session: Session, words: list[str]) -> bytes | Deferred:
+        """The reply to one request, or a ``Deferred`` when a slow check must run first
+        (nothing has changed then: the request is run again with the check's answer)."""
+        try:
+            return self._handle(session, words)
+        except Slow as e:
+            return self._deferred(session, words, e)
+
+    def _deferred(self, session: Session, words: list[str], slow: Slow) -> Deferred:
+        known = dict(session.answers or ())
+
+        def resume(result: object) -> bytes | Deferred:
+            answers = dict(known)
+            answers[slow.key] = result
+            session.answers = answers
+            try:
+                return self._handle(session, words)
+            except Slow as e:
+                return self._deferred(session, words, e)
+            finally:
+                session.answers = None
+
+        return Deferred(slow.work, resume)
+
+    def _handle(self, session: Session, words: list[str]) -> bytes:
         # C marks a LOGOUT by zeroing the idle timer, which the next command refreshes:
         # a command after LOGOUT in the same read keeps the connection open.
         session.logout = False
@@ -288,8 +364,7 @@ class Server:
                 return E_USERNAME_REQUIRED
             if session.password is None:
                 return E_PASSWORD_REQUIRED
-            if self.hosts_access is not None and not self.hosts_access(
-                    session.addr, session.username, session.local):
+            if self.hosts_access is not None and not self._hosts_ok(session):
                 return E_ACCESS_DENIED
         return func(session, words[1:])
 

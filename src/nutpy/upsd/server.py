@@ -4,8 +4,11 @@ the sans-IO cores (``protocol``, ``state``, ``config``).
 One loop; each client is an ``asyncio.Protocol`` so a request costs one callback, one
 tokenizer pass and one ``write`` of the whole reply. Beyond C: replies to a client that
 does not read are bounded (reading from it pauses; it is dropped if it stays stuck), a
-driver socket queues what we forward instead of failing, and connections over MAXCONN get
-``ERR MAX-CONNECTIONS`` before being closed.
+driver socket queues what we forward instead of failing, connections over MAXCONN get
+``ERR MAX-CONNECTIONS`` before being closed, and slow checks (hashed passwords, tcp-wrappers
+rules that need DNS) run in worker threads: the core hands them back as a ``Deferred``,
+that connection stops reading until the answer is in (its requests stay in order) and every
+other client goes on being served.
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ from .. import sockproto, upsconf
 from ..log import Throttle, log
 from ..parseconf import Tokenizer
 from .config import UpsdConf, Users
-from .protocol import Server, Session, Ups
+from .protocol import Deferred, Server, Session, Ups
 from .state import UpsData
 
 CHUNK = 512  # C upsd reads at most this much per read(); parse errors drop the rest of it
@@ -46,6 +49,9 @@ STUCK_TIMEOUT = _env_seconds("NUTPY_UPSD_STUCK_TIMEOUT", 30.0)  # ... and drop i
 DRIVER_QUEUE_MAX = 4 * 1024 * 1024  # beyond this a SET/INSTCMD is refused, never dropped
 CONNFAIL_INTERVAL = 300.0
 MAX_CONNECTIONS_REPLY = b"ERR MAX-CONNECTIONS\n"
+# threads for slow checks: key derivations are CPU-bound and release the GIL; two keep a
+# burst of wrong passwords from taking every core from the loop
+CHECK_THREADS = 2
 
 
 def emit(level: str, msg: str) -> None:
@@ -62,7 +68,7 @@ def emit(level: str, msg: str) -> None:
 
 class ClientConn(asyncio.Protocol):
     __slots__ = ("d", "transport", "session", "tok", "last_heard", "backlog", "stuck_since",
-                 "closed", "tls_early")
+                 "closed", "tls_early", "waiting")
 
     def __init__(self, daemon: "Daemon") -> None:
         self.d = daemon
@@ -76,6 +82,9 @@ class ClientConn(asyncio.Protocol):
         # requests decrypted while start_tls() is still completing (a client may send its
         # first command with its last handshake message): answered once TLS is in place
         self.tls_early = b""
+        # while a Deferred check runs: [tokenized lines not yet answered, unread bytes,
+        # chunked mode]; None otherwise
+        self.waiting: list | None = None
 
     def connection_made(self, transport) -> None:
         self.transport = transport
@@ -143,6 +152,9 @@ class ClientConn(asyncio.Protocol):
         if self.session.starttls:  # from the TLS layer, before start_tls() returned
             self.tls_early += data
             return
+        if self.waiting is not None:  # a check is running for an earlier request
+            self.waiting[1] += data
+            return
         if self.backlog:  # still waiting for the client to read; keep order
             self.backlog += data
             return
@@ -174,8 +186,12 @@ class ClientConn(asyncio.Protocol):
                     size += len(reply)
                     session.logout = False
                     continue
-            for ln in tok.feed(raw + b"\n"):
+            lns = tok.feed(raw + b"\n")
+            for j, ln in enumerate(lns):
                 reply = server.handle(session, ln.words)
+                if reply.__class__ is Deferred:
+                    self._defer(out, reply, lns[j + 1:], b"\n".join(lines[i + 1:]), False)
+                    return
                 out.append(reply)
                 size += len(reply)
                 if not ln.error:
@@ -204,12 +220,16 @@ class ClientConn(asyncio.Protocol):
         while pos < n:
             chunk = data[pos:pos + CHUNK] if n > CHUNK else data
             pos += CHUNK
-            for ln in self.tok.feed(chunk):
+            lns = self.tok.feed(chunk)
+            for j, ln in enumerate(lns):
                 if ln.error is not None:
                     self.d.parse_error(ln.error)
                     self.tok = Tokenizer()
                     break
                 reply = handle(session, ln.words)
+                if reply.__class__ is Deferred:
+                    self._defer(out, reply, lns[j + 1:], data[pos:], True)
+                    return
                 out.append(reply)
                 size += len(reply)
                 if session.starttls:
@@ -226,6 +246,59 @@ class ClientConn(asyncio.Protocol):
                     self.transport.pause_reading()
                     return
         self._finish(out)
+
+    def _defer(self, out: list[bytes], deferred: Deferred, lines: list, rest: bytes,
+               chunked: bool) -> None:
+        """Answer what came before, stop reading, run the check in a worker thread."""
+        if out:
+            self.transport.write(b"".join(out))
+        self.last_heard = time.monotonic()
+        self.waiting = [lines, rest, chunked]
+        self.transport.pause_reading()
+        asyncio.get_running_loop().create_task(self._run_deferred(deferred))
+
+    async def _run_deferred(self, deferred: Deferred) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            try:
+                result = await loop.run_in_executor(self.d.check_executor(), deferred.work)
+            except Exception as e:  # a failed check denies; it never kills the daemon
+                log.error(f"upsd check failed: {type(e).__name__}: {e}")
+                result = False
+            if self.closed:
+                return
+            reply = deferred.resume(result)
+            if reply.__class__ is not Deferred:
+                break
+            deferred = reply
+        lines, rest, chunked = self.waiting
+        self.waiting = None
+        self.transport.resume_reading()
+        self._continue([reply], lines, rest, chunked)
+
+    def _continue(self, out: list[bytes], lines: list, rest: bytes, chunked: bool) -> None:
+        """Go on with the requests that arrived behind a deferred one, in order."""
+        session = self.session
+        handle = self.d.server.handle
+        for j, ln in enumerate(lines):
+            if ln.error is not None:  # the rest of that 512-byte read is dropped, as in C
+                self.d.parse_error(ln.error)
+                self.tok = Tokenizer()
+                break
+            reply = handle(session, ln.words)
+            if reply.__class__ is Deferred:
+                self._defer(out, reply, lines[j + 1:], rest, chunked)
+                return
+            out.append(reply)
+            if session.starttls:
+                break
+        if not rest or session.starttls or (chunked and session.logout):
+            self._finish(out)
+            return
+        if out:
+            self.last_heard = time.monotonic()
+            self.transport.write(b"".join(out))
+        self.data_received(rest)
 
     def _finish(self, out: list[bytes]) -> None:
         session = self.session
@@ -343,6 +416,16 @@ class Daemon:
         self.reload_cb: Callable[[], None] | None = None
         self._stopped: asyncio.Event | None = None
         self._servers: list = []
+        self._check_executor = None
+
+    def check_executor(self):
+        """Worker threads for slow checks, started on first use."""
+        if self._check_executor is None:
+            from concurrent.futures import ThreadPoolExecutor
+
+            self._check_executor = ThreadPoolExecutor(CHECK_THREADS,
+                                                      thread_name_prefix="upsd-check")
+        return self._check_executor
 
     def fd_count(self) -> int:
         return len(self.listeners) + len(self.drivers) + len(self.clients)
@@ -484,6 +567,8 @@ class Daemon:
             client.close(abort=True)
         for conn in list(self.drivers.values()):
             conn.close()
+        if self._check_executor is not None:
+            self._check_executor.shutdown(wait=False, cancel_futures=True)
         return 0
 
 
