@@ -267,7 +267,13 @@ class ClientConn(asyncio.Protocol):
                 result = False
             if self.closed:
                 return
-            reply = deferred.resume(result)
+            try:
+                reply = deferred.resume(result)
+            except Exception as e:  # a bug must not leave the connection paused forever
+                log.error(f"upsd: request from {self.session.addr} failed: "
+                          f"{type(e).__name__}: {e}")
+                self.close(abort=True)
+                return
             if reply.__class__ is not Deferred:
                 break
             deferred = reply
