@@ -20,37 +20,13 @@ import shutil
 import socket
 import statistics
 import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parent.parent
-BENCH_DEV = REPO.parent / "shared" / "fixtures" / "bench" / "Eaton__5SC_750__usbhid-ups__2.7.2__01.dev"
-VENV_BIN = Path(sys.executable).parent
+from bench._common import BENCH_DEV, REPO, VENV_BIN, free_port, port_open, wait
+
 RUNS = 30
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait(predicate, timeout: float = 15.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise TimeoutError("bench set-up timed out")
-        time.sleep(0.05)
-
-
-def port_open(port: int) -> bool:
-    try:
-        with socket.create_connection(("127.0.0.1", port), timeout=0.2):
-            return True
-    except OSError:
-        return False
 
 
 class Setup:

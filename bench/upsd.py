@@ -22,32 +22,16 @@ import shutil
 import socket
 import statistics
 import subprocess
-import sys
 import tempfile
 import threading
 import time
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parent.parent
-BENCH_DEV = REPO.parent / "shared" / "fixtures" / "bench" / "Eaton__5SC_750__usbhid-ups__2.7.2__01.dev"
-VENV_BIN = Path(sys.executable).parent
+from bench._common import BENCH_DEV, VENV_BIN, cpu_seconds, free_port, wait
+
 IDLE = 4000
 GETS = 20000
 LISTS = 2000
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait(predicate, timeout: float = 20.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise TimeoutError("bench set-up timed out")
-        time.sleep(0.05)
 
 
 def ask(port: int, data: bytes, end: bytes) -> bytes:
@@ -60,12 +44,6 @@ def ask(port: int, data: bytes, end: bytes) -> bytes:
                 break
             out += chunk
         return out
-
-
-def cpu_seconds(pid: int) -> float:
-    with open(f"/proc/{pid}/stat") as f:
-        fields = f.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def rss_mb(pid: int) -> float:
