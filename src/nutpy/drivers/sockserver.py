@@ -211,7 +211,8 @@ class DriverSocketServer:
             tracking = words[4]
         elif n != 3:
             return
-        self._spawn(self._run_set(client, words[1], words[2], tracking))
+        handler = self.on_set(words[1], words[2])
+        self._spawn(self._run(client, f"setvar {words[1]}", handler, tracking))
 
     def _instcmd(self, client: ClientConnection, words: list[str]) -> None:
         n = len(words)
@@ -227,27 +228,21 @@ class DriverSocketServer:
         else:
             log.info("Malformed INSTCMD request")
             return
-        self._spawn(self._run_instcmd(client, words[1], param, tracking))
+        handler = self.on_instcmd(words[1], param)
+        self._spawn(self._run(client, f"instcmd {words[1]}", handler, tracking))
 
     def _spawn(self, coro) -> None:
         task = self._loop.create_task(coro)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    async def _run_set(self, client, var, value, tracking) -> None:
+    async def _run(self, client, what: str, handler, tracking) -> None:
+        """Await a SET or INSTCMD handler; a crashing handler counts as FAILED, and the
+        result goes back only when the request was tracked."""
         try:
-            result = await self.on_set(var, value)
+            result = await handler
         except Exception as e:
-            log.error(f"setvar {var}: {e!r}")
-            result = sockproto.FAILED
-        if tracking is not None:
-            client.send(sockproto.tracking(tracking, result))
-
-    async def _run_instcmd(self, client, cmd, param, tracking) -> None:
-        try:
-            result = await self.on_instcmd(cmd, param)
-        except Exception as e:
-            log.error(f"instcmd {cmd}: {e!r}")
+            log.error(f"{what}: {e!r}")
             result = sockproto.FAILED
         if tracking is not None:
             client.send(sockproto.tracking(tracking, result))
