@@ -19,15 +19,21 @@ call ``verify`` for hashed entries off its event loop, and use ``LoginThrottle``
 
 from __future__ import annotations
 
-import base64
-import hashlib
-import hmac
-import ipaddress
-import secrets
+import binascii
+import os
+import socket
 import sys
 import time
 from collections import OrderedDict
 from typing import Callable
+
+# hashlib and hmac are imported where hashed entries need them: together they cost upsd
+# 0.7 MB of resident memory (OpenSSL's digest tables), and most upsd.users files hold
+# plaintext passwords only. upsd loads them before chroot (upsd.main.preload_modules).
+try:
+    from _operator import _compare_digest  # what hmac.compare_digest falls back to
+except ImportError:  # pragma: no cover - other Pythons
+    from hmac import compare_digest as _compare_digest
 
 PBKDF2_TAG = "{PBKDF2-SHA256}"
 SCRYPT_TAG = "{SCRYPT}"
@@ -45,15 +51,24 @@ class HashFormatError(ValueError):
     """A ``{SCHEME}`` entry that cannot be parsed."""
 
 
+def load_hashing() -> None:
+    """Import what hashed entries need now (a daemon about to chroot calls this)."""
+    import hashlib  # noqa: F401
+    import hmac  # noqa: F401
+
+
 def _b64(data: bytes) -> str:
-    return base64.b64encode(data).decode().rstrip("=")
+    return binascii.b2a_base64(data, newline=False).decode().rstrip("=")
 
 
 def _unb64(text: str) -> bytes:
     if not text or any(c not in "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
                                  "0123456789+/" for c in text):
         raise HashFormatError("bad base64")
-    return base64.b64decode(text + "=" * (-len(text) % 4))
+    try:
+        return binascii.a2b_base64(text + "=" * (-len(text) % 4))
+    except binascii.Error:
+        raise HashFormatError("bad base64") from None
 
 
 def is_hashed(stored: str) -> bool:
@@ -68,7 +83,9 @@ def hash_password(password: str, scheme: str = "pbkdf2",
         # C's parseconf (upsd.users, upsmon.conf and the protocol) drops such bytes, so a
         # client could never send the password that was hashed
         raise ValueError("use printable ASCII only: NUT's tokenizer drops other characters")
-    salt = secrets.token_bytes(_SALT_BYTES)
+    import hashlib
+
+    salt = os.urandom(_SALT_BYTES)
     secret = password.encode("ascii")
     if scheme == "pbkdf2":
         if not _MIN_PBKDF2_ITERATIONS <= iterations <= _MAX_PBKDF2_ITERATIONS:
@@ -88,12 +105,16 @@ def _scrypt(secret: bytes, salt: bytes, log_n: int, r: int, p: int, dklen: int =
         raise HashFormatError("scrypt parameters out of range")
     if (1 << log_n) * r * p > _SCRYPT_MAX_WORK:
         raise HashFormatError("scrypt cost too high")
+    import hashlib
+
     return hashlib.scrypt(secret, salt=salt, n=1 << log_n, r=r, p=p,
                           maxmem=_SCRYPT_MAXMEM, dklen=dklen)
 
 
 def _derive(stored: str, given: bytes) -> tuple[bytes, bytes]:
     """(expected key, key derived from ``given``) for a hashed entry."""
+    import hashlib
+
     if stored.startswith(PBKDF2_TAG):
         parts = stored[len(PBKDF2_TAG):].split("$")
         if len(parts) != 3 or not parts[0].isdigit():
@@ -153,11 +174,14 @@ class _SuccessCache:
     """Recently verified (entry, password) pairs, as keyed MACs only."""
 
     def __init__(self, size: int = 256) -> None:
-        self._key = secrets.token_bytes(32)
+        self._key = os.urandom(32)
         self._size = size
         self._seen: OrderedDict[bytes, None] = OrderedDict()
 
     def _tag(self, stored: str, given: bytes) -> bytes:
+        import hashlib
+        import hmac
+
         return hmac.new(self._key, stored.encode("utf-8", "surrogateescape") + b"\0" + given,
                         hashlib.sha256).digest()
 
@@ -191,25 +215,35 @@ def verify_is_quick(stored: str, given: str | None) -> bool:
     return _cache.hit(stored, _bytes(given))
 
 
+# no request line is longer than 512 bytes: comparing at least this many bytes makes
+# the time taken the same for every password a client can send
+_COMPARE_SPAN = 512
+
+
+def equal_secrets(a: bytes, b: bytes) -> bool:
+    """``a == b`` in time that depends on neither content nor length (up to 512 bytes)."""
+    n = max(_COMPARE_SPAN, len(a), len(b))
+    same = _compare_digest(a.ljust(n, b"\0"), b.ljust(n, b"\0"))
+    return same & (len(a) == len(b))
+
+
 def verify(stored: str, given: str) -> bool:
     """Does ``given`` match the upsd.users ``password`` value ``stored``? Constant time
-    for plaintext (length included); hashed entries are derived and compared with
-    ``hmac.compare_digest``. A user without a password (``stored`` empty) never
+    for plaintext (length included); hashed entries are derived and compared
+    in constant time. A user without a password (``stored`` empty) never
     matches, as in C."""
     if not stored or given is None:
         return False
     given_b = _bytes(given)
     if not is_hashed(stored):
-        # compare digests so that neither content nor length leaks through timing
-        return hmac.compare_digest(hashlib.sha256(_bytes(stored)).digest(),
-                                   hashlib.sha256(given_b).digest())
+        return equal_secrets(_bytes(stored), given_b)
     if _cache.hit(stored, given_b):
         return True
     try:
         expected, derived = _derive(stored, given_b)
     except (HashFormatError, ValueError, MemoryError):
         return False
-    ok = hmac.compare_digest(expected, derived)
+    ok = _compare_digest(expected, derived)
     if ok:
         _cache.add(stored, given_b)
     return ok
@@ -221,15 +255,18 @@ def verify(stored: str, given: str) -> bool:
 def throttle_key(addr: str) -> str:
     """IPv4 addresses count one by one, IPv6 ones by /64 (one host usually owns a whole
     /64); IPv4-mapped IPv6 is IPv4."""
+    host = addr.split("%", 1)[0]
     try:
-        ip = ipaddress.ip_address(addr.split("%", 1)[0])
-    except ValueError:
-        return addr
-    if ip.version == 6:
-        if ip.ipv4_mapped:
-            return str(ip.ipv4_mapped)
-        return str(ipaddress.IPv6Network((int(ip) >> 64 << 64, 64)))
-    return str(ip)
+        packed = socket.inet_pton(socket.AF_INET6, host)
+    except OSError:
+        try:
+            return socket.inet_ntop(socket.AF_INET, socket.inet_pton(socket.AF_INET, host))
+        except OSError:
+            return addr
+    if packed[:12] == b"\0" * 10 + b"\xff\xff":
+        return socket.inet_ntop(socket.AF_INET, packed[12:])
+    return socket.inet_ntop(socket.AF_INET6, packed[:8] + b"\0" * 8) + "/64"
+
 
 
 class LoginThrottle:

@@ -34,7 +34,6 @@ Semantics follow libwrap as Debian builds it (checked pattern by pattern against
 
 from __future__ import annotations
 
-import ipaddress
 import os
 import re
 import socket
@@ -92,8 +91,7 @@ class _Subject:
     @property
     def v6(self) -> int | None:
         if self._v6 is self._UNSET:
-            a = _ipv6(self.text)
-            self._v6 = int(a) if a is not None else None
+            self._v6 = _ipv6(self.text)
         return self._v6
 
 
@@ -269,14 +267,26 @@ def _cidr_mask(s: str) -> int | None:
     return (0xFFFFFFFF << (32 - bits)) & 0xFFFFFFFF
 
 
-def _ipv6(s: str) -> ipaddress.IPv6Address | None:
+def _ipv6(s: str) -> int | None:
+    """An IPv6 address as an integer, parsed by inet_pton as libwrap does."""
     if ":" not in s:
         return None
     s = s.split("%", 1)[0]  # scope ids are not compared
     try:
-        return ipaddress.IPv6Address(s)
-    except ValueError:
+        return int.from_bytes(socket.inet_pton(socket.AF_INET6, s), "big")
+    except (OSError, ValueError):
         return None
+
+
+def _numeric_host(s: str) -> tuple[int, bytes] | None:
+    """(address family, packed address) of a numeric IPv4 or IPv6 address, else None."""
+    s = s.split("%", 1)[0]
+    for family in (socket.AF_INET, socket.AF_INET6):
+        try:
+            return family, socket.inet_pton(family, s)
+        except (OSError, ValueError):
+            continue
+    return None
 
 
 # string patterns (libwrap's string_match), compiled: (kind, data)
@@ -300,8 +310,7 @@ def _compile_str(tok: str) -> tuple:
     if tok.endswith("."):
         return _S_PREFIX, low
     if tok.startswith("[") and tok.endswith("]") and len(tok) >= 2:
-        a = _ipv6(tok[1:-1])
-        return _S_V6, int(a) if a is not None else None
+        return _S_V6, _ipv6(tok[1:-1])
     return _S_EXACT, low
 
 
@@ -342,7 +351,7 @@ def _compile_host(tok: str) -> tuple:
             net6, bits = _ipv6(net_tok[1:-1]), atoi(mask_tok)
             if net6 is not None and 0 <= bits <= 128:
                 mask = ((1 << 128) - 1) ^ ((1 << (128 - bits)) - 1)
-                v6 = (int(net6) & mask, mask)
+                v6 = (net6 & mask, mask)
         return (_H_MASK, v4, v6)
     return (_H_OTHER, _compile_str(tok), tok.lstrip("0123456789./") != "")
 
@@ -615,31 +624,25 @@ def resolve_hostname(addr: str) -> str:
     that must give the address back; ``unknown`` without a name, ``paranoid`` when the
     forward lookup does not confirm it. Blocking (DNS): call it off the event loop."""
     addr = _plain_addr(addr)
-    try:
-        ip = ipaddress.ip_address(addr.split("%", 1)[0])
-    except ValueError:
+    ip = _numeric_host(addr)
+    if ip is None:
         return UNKNOWN
-    sa = (str(ip), 0) if ip.version == 4 else (str(ip), 0, 0, 0)
+    family, packed = ip
+    text = socket.inet_ntop(family, packed)
+    sa = (text, 0) if family == socket.AF_INET else (text, 0, 0, 0)
     try:
         name, _ = socket.getnameinfo(sa, socket.NI_NAMEREQD)
     except (OSError, UnicodeError):
         return UNKNOWN
-    try:
-        ipaddress.ip_address(name)
+    if _numeric_host(name) is not None:
         return PARANOID  # a PTR record holding an address is not a name
-    except ValueError:
-        pass
     try:
-        infos = socket.getaddrinfo(name, None, socket.AF_INET if ip.version == 4
-                                   else socket.AF_INET6, socket.SOCK_STREAM)
+        infos = socket.getaddrinfo(name, None, family, socket.SOCK_STREAM)
     except (OSError, UnicodeError):
         return PARANOID
     for info in infos:
-        try:
-            if ipaddress.ip_address(info[4][0].split("%", 1)[0]) == ip:
-                return name
-        except ValueError:
-            continue
+        if _numeric_host(info[4][0]) == ip:
+            return name
     return PARANOID
 
 

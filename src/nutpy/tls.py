@@ -22,12 +22,10 @@ jail; the context keeps what it loaded).
 from __future__ import annotations
 
 import os
-import secrets
-import shutil
 import ssl
 import subprocess
-import tempfile
 import warnings
+from contextlib import contextmanager
 from typing import Iterable, Mapping, Sequence
 
 # Timeouts for callers (never block a daemon on a peer): seconds.
@@ -83,10 +81,45 @@ def _strip_nss_prefix(path: str) -> str:
     return path
 
 
+# No tempfile/shutil/secrets here: upsd loads this module at start-up whether or not TLS
+# is configured (it must be in memory before chroot), and those three with what they pull
+# in (random, bz2, lzma, hmac) cost upsd close to a megabyte of resident memory.
+@contextmanager
+def _private_dir():
+    """A fresh 0700 directory for key material, removed with its files afterwards."""
+    base = os.environ.get("TMPDIR") or "/tmp"
+    while True:
+        path = os.path.join(base, "nutpy-tls-" + os.urandom(8).hex())
+        try:
+            os.mkdir(path, 0o700)
+            break
+        except FileExistsError:
+            continue
+    try:
+        yield path
+    finally:
+        for name in os.listdir(path):
+            try:
+                os.unlink(os.path.join(path, name))
+            except OSError:
+                pass
+        try:
+            os.rmdir(path)
+        except OSError:
+            pass
+
+
+def _which(name: str) -> str | None:
+    dirs = os.environ.get("PATH", "").split(os.pathsep) + ["/usr/bin", "/usr/local/bin"]
+    for d in dirs:
+        path = os.path.join(d or ".", name)
+        if os.path.isfile(path) and os.access(path, os.X_OK):
+            return path
+    return None
+
+
 def _nss_tool(name: str) -> str:
-    tool = shutil.which(name) or next(
-        (p for p in (f"/usr/bin/{name}", f"/usr/local/bin/{name}") if os.access(p, os.X_OK)),
-        None)
+    tool = _which(name)
     if tool is None:
         raise TLSConfigError(
             f"{name} (package libnss3-tools) is needed to read the NSS database; install "
@@ -118,9 +151,8 @@ def nss_export_identity(dbdir: str, nickname: str, password: str | None) -> tupl
     if kind is None:
         raise TLSConfigError(f"{dbdir} is not an NSS database (no cert9.db or cert8.db)")
     tool = _nss_tool("pk12util")
-    p12_password = secrets.token_hex(16)
-    with tempfile.TemporaryDirectory(prefix="nutpy-tls-") as tmp:
-        os.chmod(tmp, 0o700)
+    p12_password = os.urandom(16).hex()
+    with _private_dir() as tmp:
         out = os.path.join(tmp, "identity.p12")
         pwfile, p12pwfile = os.path.join(tmp, "db.pw"), os.path.join(tmp, "p12.pw")
         for path, secret in ((pwfile, password or ""), (p12pwfile, p12_password)):
@@ -202,8 +234,7 @@ def _load_identity(ctx: ssl.SSLContext, certfile: str, password: str | None) -> 
 
 def _load_identity_pem(ctx: ssl.SSLContext, chain: bytes, key: bytes, what: str) -> None:
     # ssl can only load keys from files: a private file that lives for this call only
-    with tempfile.TemporaryDirectory(prefix="nutpy-tls-") as tmp:
-        os.chmod(tmp, 0o700)
+    with _private_dir() as tmp:
         path = os.path.join(tmp, "identity.pem")
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(fd, "wb") as f:

@@ -260,19 +260,18 @@ flags added, or give upsdrvctl -d to pass its own debug level to the drivers.
 
 
 def main(argv: list[str] | None = None) -> int:
-    import getopt
+    from .cliopt import GetOpt
 
     argv = sys.argv[1:] if argv is None else argv
     prog = "upsdrvctl"
     log.setup(prog)
     print(f"Network UPS Tools - UPS driver controller {NUT_VERSION}", flush=True)
     opts = Options()
-    try:
-        optlist, args = getopt.getopt(argv, "htu:r:DdFBVl")
-    except getopt.GetoptError as e:
-        print(f"{prog}: invalid option -- '{e.opt}'", file=sys.stderr)
-        optlist, args = [("-h", "")], []
-    for opt, val in optlist:
+    parser = GetOpt([sys.argv[0] if sys.argv and sys.argv[0] else prog] + argv,
+                    "htu:r:DdFBVl")
+    listing: list[str] = []
+    for opt, val in parser:  # one at a time, acting on each as C does
+        opt = "-" + opt
         if opt == "-r":
             opts.pt_root = val
         elif opt == "-t":
@@ -290,10 +289,11 @@ def main(argv: list[str] | None = None) -> int:
         elif opt == "-B":
             opts.background = True
         elif opt == "-l":
-            args = ["list"] + args
+            listing.append("list")
         else:
             print(HELP.format(prog=prog), end="")
             return 0
+    args = listing + parser.operands
     if not args:
         print(HELP.format(prog=prog), end="")
         return 0

@@ -1,0 +1,64 @@
+"""POSIX ``getopt`` with glibc's messages, for every nutpy program that takes C's options.
+
+C NUT's programs use getopt(3) with ``+`` optstrings (stop at the first operand) and print
+glibc's complaints; Python's ``getopt`` words them differently and loads gettext, which a
+client's start-up and upsd's memory should not pay for."""
+
+from __future__ import annotations
+
+import sys
+
+
+def err(text: str) -> None:
+    sys.stderr.write(text + "\n")
+    sys.stderr.flush()
+
+
+class GetOpt:
+    """POSIX ``getopt`` (stop at the first non-option, as C's ``+`` optstrings do).
+
+    Iterating yields ``(option, argument)`` in order; an unknown option or a missing
+    argument prints glibc's message and yields ``("?", None)`` (so a program exits at the
+    same point C does). ``operands`` holds what follows the options."""
+
+    def __init__(self, argv: list[str], optstring: str) -> None:
+        self.prog = argv[0] if argv else ""
+        self.args = argv[1:]
+        self.optstring = optstring
+        self.operands = self.args
+
+    def __iter__(self):
+        args, optstring = self.args, self.optstring
+        i = 0
+        while i < len(args):
+            arg = args[i]
+            if arg == "--":
+                i += 1
+                break
+            if not arg.startswith("-") or arg == "-":
+                break
+            j = 1
+            while j < len(arg):
+                ch = arg[j]
+                pos = optstring.find(ch)
+                if ch == ":" or pos < 0:
+                    err(f"{self.prog}: invalid option -- '{ch}'")
+                    yield "?", None
+                    j += 1
+                    continue
+                if pos + 1 < len(optstring) and optstring[pos + 1] == ":":
+                    if j + 1 < len(arg):
+                        value = arg[j + 1:]
+                    elif i + 1 < len(args):
+                        i += 1
+                        value = args[i]
+                    else:
+                        err(f"{self.prog}: option requires an argument -- '{ch}'")
+                        yield "?", None
+                        break
+                    yield ch, value
+                    break
+                yield ch, None
+                j += 1
+            i += 1
+        self.operands = args[i:]
