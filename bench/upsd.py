@@ -1,8 +1,8 @@
 """upsd: C upsd 2.8.0 and ours side by side on the same C dummy-ups (the standard
 65-variable Eaton device), reported as ratios ours/C:
 
-* server CPU per GET VAR (pipelined, and one request at a time) and per LIST VAR
-  (pipelined), CPU read from /proc;
+* server CPU per GET VAR (pipelined, and one request at a time in interleaved rounds)
+  and per LIST VAR (pipelined), CPU read from /proc/<pid>/task/*/schedstat;
 * LIST VAR wall p50 with a stock socket client (no TCP_NODELAY, one request at a time);
 * GET VAR throughput with 4,000 idle connections open vs none;
 * 50 concurrent connects (connect + NETVER) p99;
@@ -31,6 +31,7 @@ from bench._common import BENCH_DEV, VENV_BIN, cpu_seconds, free_port, wait
 
 IDLE = 4000
 GETS = 20000
+SEQ_GETS = 50000
 LISTS = 2000
 
 
@@ -160,11 +161,18 @@ def sequential(port: int, request: bytes, count: int, end: bytes) -> None:
                 data += s.recv(1 << 16)
 
 
-def cpu_per_sequential_request(pid: int, port: int, request: bytes, count: int,
-                               end: bytes) -> float:
-    before = cpu_seconds(pid)
-    sequential(port, request, count, end)
-    return (cpu_seconds(pid) - before) / count
+def cpu_per_sequential_request(pids: dict[str, int], ports: dict[str, int], request: bytes,
+                               count: int, end: bytes, rounds: int = 5) -> dict[str, float]:
+    """Server CPU per request, one request at a time, for each server: ``rounds`` rounds
+    taking turns, so that a change in the machine's load falls on both alike."""
+    used = dict.fromkeys(pids, 0.0)
+    per_round = count // rounds
+    for _ in range(rounds):
+        for kind, pid in pids.items():
+            before = cpu_seconds(pid)
+            sequential(ports[kind], request, per_round, end)
+            used[kind] += cpu_seconds(pid) - before
+    return {kind: cpu / (per_round * rounds) for kind, cpu in used.items()}
 
 
 def stock_list_p50(port: int, runs: int = 50) -> float:
@@ -236,14 +244,17 @@ def main() -> None:
     setup = Setup()
     results: dict[str, dict[str, float]] = {"C": {}, "ours": {}}
     try:
+        for kind, pid in setup.pids.items():
+            results[kind]["rss_idle"] = rss_mb(pid)
+        seq = cpu_per_sequential_request(setup.pids, setup.ports, b"GET VAR ups ups.status\n",
+                                         SEQ_GETS, b"\n")
+        for kind, value in seq.items():
+            results[kind]["cpu_get_seq"] = value
         for kind in ("C", "ours"):
             pid, port = setup.pids[kind], setup.ports[kind]
             r = results[kind]
-            r["rss_idle"] = rss_mb(pid)
             r["cpu_get"] = cpu_per_request(pid, port, b"GET VAR ups ups.status\n", GETS,
                                            b"\n", 50)
-            r["cpu_get_seq"] = cpu_per_sequential_request(
-                pid, port, b"GET VAR ups ups.status\n", GETS, b"\n")
             r["cpu_list"] = cpu_per_request(pid, port, b"LIST VAR ups\n", LISTS,
                                             b"END LIST VAR ups\n", 10)
             r["list_p50"] = stock_list_p50(port)

@@ -5,13 +5,12 @@ upsd.users, background + PID file, TLS, main loop."""
 
 from __future__ import annotations
 
-import asyncio
 import os
 import signal
 import socket
 import sys
 
-from .. import NUT_VERSION, daemon, paths, upsconf
+from .. import NUT_VERSION, daemon, eventloop, paths, upsconf
 from ..log import log
 from . import config
 from .descriptions import Descriptions
@@ -61,15 +60,13 @@ def _help(prog: str) -> "NoReturn":  # noqa: F821
 
 
 def parse_args(argv: list[str], prog: str) -> Options:
-    import getopt
+    from ..cliopt import GetOpt
 
     opts = Options()
-    try:
-        parsed, rest = getopt.getopt(argv, "h46p:qr:i:fu:Vc:P:DFB")
-    except getopt.GetoptError as e:
-        sys.stderr.write(f"{prog}: {e.msg}\n")
-        _help(prog)
-    for o, a in parsed:
+    parser = GetOpt([sys.argv[0] if sys.argv and sys.argv[0] else prog] + argv,
+                    "h46p:qr:i:fu:Vc:P:DFB")
+    for o, a in parser:  # one at a time: C acts on each option before reading the next
+        o = "-" + o
         if o in ("-p", "-i"):
             log.fatal("Specifying a listening addresses with '-i <address>' and '-p <port>'\n"
                       "is deprecated. Use 'LISTEN <address> [<port>]' in 'upsd.conf' instead.\n"
@@ -105,7 +102,7 @@ def parse_args(argv: list[str], prog: str) -> Options:
             opts.family = socket.AF_INET6
         else:
             _help(prog)
-    if rest and opts.cmd is None:
+    if parser.operands and opts.cmd is None:
         _help(prog)
     if opts.foreground < 0:
         opts.foreground = 1 if opts.debug > 0 else 0
@@ -319,25 +316,24 @@ def _tls_context(conf: config.UpsdConf):
         log.fatal(f"Fatal error: can not initialize SSL: {e}")
 
 
-def preload_modules() -> None:
-    """Import now what the daemon needs later: after chroot() or the privilege drop the
-    Python library may be out of reach (C is compiled in and needs nothing)."""
+def preload_modules(chroot: bool) -> None:
+    """Import now what the daemon needs later: after chroot() the Python library is out
+    of reach (C is compiled in and needs nothing). Hashed-password support (hashlib and
+    OpenSSL's digest tables, 0.7 MB) waits for its first use unless upsd is about to
+    chroot: after the privilege drop alone the library is still readable."""
     import asyncio.base_events  # noqa: F401
     import asyncio.selector_events  # noqa: F401
     import asyncio.sslproto  # noqa: F401
     import asyncio.unix_events  # noqa: F401
     import encodings.idna  # noqa: F401
     import encodings.latin_1  # noqa: F401
-    import getopt  # noqa: F401
-    import hmac  # noqa: F401
     import resource  # noqa: F401
     import syslog  # noqa: F401
 
-    for name in ("passwords", "tcpwrappers", "tls"):
-        try:
-            __import__(f"nutpy.{name}")
-        except ImportError:
-            pass
+    from .. import passwords, tcpwrappers, tls  # noqa: F401
+
+    if chroot:
+        passwords.load_hashing()
     config.password_matches("", "")
 
 
@@ -368,7 +364,12 @@ def main(argv: list[str] | None = None) -> int:
 
     daemon.ignore_sigpipe()
     pw = daemon.get_user(opts.user)
-    preload_modules()
+    preload_modules(bool(opts.chroot))
+    try:
+        loop_name, loop_factory = eventloop.choose()
+    except (ValueError, ImportError) as e:
+        log.fatal(f"Fatal error: event loop: {e}")
+    log.debug(1, f"event loop: {loop_name}")
     if opts.chroot:
         daemon.chroot_start(opts.chroot)
 
@@ -435,7 +436,7 @@ def main(argv: list[str] | None = None) -> int:
 
     d.reload_cb = lambda: reload(d, confdir)
     try:
-        asyncio.run(d.run())
+        eventloop.run(d.run(), loop_factory)
     finally:
         if d.stop_signal is not None:
             log.info(f"Signal {d.stop_signal}: exiting")
