@@ -64,9 +64,24 @@ def require_root() -> None:
 
 
 def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    """A TCP port free on every address, IPv4 and IPv6 (tests also LISTEN on * and ::):
+    the kernel's pick for 0.0.0.0, kept only if [::] can take it too."""
+    for _ in range(50):
+        with socket.socket() as s:
+            s.bind(("0.0.0.0", 0))
+            port = s.getsockname()[1]
+            try:
+                s6 = socket.socket(socket.AF_INET6)
+            except OSError:  # no IPv6 on this machine
+                return port
+            with s6:
+                s6.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+                try:
+                    s6.bind(("::", port))
+                except OSError:
+                    continue
+            return port
+    raise RuntimeError("no TCP port free on both IPv4 and IPv6")
 
 
 def wait_for(predicate, timeout: float = 10.0, interval: float = 0.02, what: str = "condition"):

@@ -21,11 +21,11 @@ def test_posix_rules(capsys):
 
 
 def test_glibc_messages(capsys):
-    assert parse(["-x", "-c"], "c:") == ([("?", None), ("?", None)], [])
+    assert parse(["-x", "-c"], "c:") == ([("?", "x"), ("?", "c")], [])
     assert capsys.readouterr().err == (
         "prog: invalid option -- 'x'\nprog: option requires an argument -- 'c'\n")
     # ':' is never an option letter, even though it is in the spec
-    assert parse(["-:"], "c:") == ([("?", None)], [])
+    assert parse(["-:"], "c:") == ([("?", ":")], [])
     assert capsys.readouterr().err == "prog: invalid option -- ':'\n"
 
 
@@ -33,7 +33,7 @@ def test_options_are_read_lazily(capsys):
     """C acts on each option before getopt looks at the next: a program that exits on
     the first bad option must not complain about the second."""
     parser = iter(GetOpt(["prog", "-x", "-y"], "a"))
-    assert next(parser) == ("?", None)
+    assert next(parser) == ("?", "x")
     assert capsys.readouterr().err == "prog: invalid option -- 'x'\n"
 
 

@@ -18,8 +18,8 @@ class GetOpt:
     """POSIX ``getopt`` (stop at the first non-option, as C's ``+`` optstrings do).
 
     Iterating yields ``(option, argument)`` in order; an unknown option or a missing
-    argument prints glibc's message and yields ``("?", None)`` (so a program exits at the
-    same point C does). ``operands`` holds what follows the options."""
+    argument prints glibc's message and yields ``("?", letter)`` (so a program exits at
+    the same point C does). ``operands`` holds what follows the options."""
 
     def __init__(self, argv: list[str], optstring: str) -> None:
         self.prog = argv[0] if argv else ""
@@ -43,7 +43,7 @@ class GetOpt:
                 pos = optstring.find(ch)
                 if ch == ":" or pos < 0:
                     err(f"{self.prog}: invalid option -- '{ch}'")
-                    yield "?", None
+                    yield "?", ch
                     j += 1
                     continue
                 if pos + 1 < len(optstring) and optstring[pos + 1] == ":":
@@ -54,7 +54,7 @@ class GetOpt:
                         value = args[i]
                     else:
                         err(f"{self.prog}: option requires an argument -- '{ch}'")
-                        yield "?", None
+                        yield "?", ch
                         break
                     yield ch, value
                     break

@@ -377,12 +377,15 @@ class DriverCore:
 
     def parse_args(self, argv: list[str]) -> None:
         upsname_found = False
-        rest: list[str] = []
-        for opt, arg in _options(argv, "a:s:kFBDd:hx:Lqr:u:g:Vi:c:P:", rest):
-            if opt.startswith("?"):
-                problem = "option requires an argument" if opt == "?:" else "invalid option"
-                print(f"{self.prog}: {problem} -- '{arg}'", file=sys.stderr)
+        from ..cliopt import GetOpt
+
+        # glibc names the program by argv[0] as it was run
+        parser = GetOpt([sys.argv[0] if sys.argv and sys.argv[0] else self.prog] + argv,
+                        "a:s:kFBDd:hx:Lqr:u:g:Vi:c:P:")
+        for opt, arg in parser:  # one at a time: each acts before the next is read
+            if opt == "?":
                 log.fatal(f"Error: unknown option -{arg}. Try -h for help.")
+            opt = "-" + opt
             if opt == "-a":
                 self.upsname = arg
                 section = self.read_upsconf(arg)
@@ -432,6 +435,7 @@ class DriverCore:
                 self.control = self._match_control(arg)
             elif opt == "-P":
                 self.control_pid = atoi(arg)
+        rest = parser.operands
         if rest:
             log.fatal("Error: too many non-option arguments. Try -h for help.")
         if not upsname_found:
@@ -939,44 +943,6 @@ def _uuid4() -> str:
     b[8] = (b[8] & 0x3F) | 0x80
     h = b.hex().upper()
     return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
-
-
-def _options(argv: list[str], spec: str, rest: list[str]):
-    """POSIX getopt for short options, yielding ``(-x, arg)`` as it goes so each option
-    acts before the next is looked at (as C). Problems come as ``("?", letter)``
-    (unknown) or ``("?:", letter)`` (missing argument); operands after the options are
-    appended to ``rest``."""
-    i = 0
-    while i < len(argv):
-        word = argv[i]
-        if word == "--":
-            i += 1
-            break
-        if not word.startswith("-") or word == "-":
-            break
-        i += 1
-        pos = 1
-        while pos < len(word):
-            letter = word[pos]
-            pos += 1
-            at = spec.find(letter)
-            if letter == ":" or at < 0:
-                yield "?", letter
-                return
-            if spec[at + 1:at + 2] != ":":
-                yield "-" + letter, ""
-                continue
-            if pos < len(word):
-                value = word[pos:]
-            elif i < len(argv):
-                value = argv[i]
-                i += 1
-            else:
-                yield "?:", letter
-                return
-            yield "-" + letter, value
-            break
-    rest.extend(argv[i:])
 
 
 def _import_asyncio(need_ssl: bool):
