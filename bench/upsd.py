@@ -4,7 +4,7 @@
 * server CPU per GET VAR (pipelined, and one request at a time in interleaved rounds)
   and per LIST VAR (pipelined), CPU read from /proc/<pid>/task/*/schedstat;
 * LIST VAR wall p50 with a stock socket client (no TCP_NODELAY, one request at a time);
-* GET VAR throughput with 4,000 idle connections open vs none;
+* GET VAR throughput with 4,000 idle connections open vs none (rounds alternating);
 * 50 concurrent connects (connect + NETVER) p99;
 * RSS idle and with 4,000 idle clients.
 
@@ -191,15 +191,29 @@ def stock_list_p50(port: int, runs: int = 50) -> float:
 
 
 def throughput(port: int, seconds: float = 1.0) -> float:
-    """Pipelined GET VARs (batches of 50) for about ``seconds``; best of 3 runs."""
-    best = 0.0
-    for _ in range(3):
-        done, wall = 0, 0.0
-        while wall < seconds:
-            wall += pipelined(port, b"GET VAR ups ups.status\n", 1000, b"\n", 50)
-            done += 1000
-        best = max(best, done / wall)
-    return best
+    """Pipelined GET VARs (batches of 50) for about ``seconds``."""
+    done, wall = 0, 0.0
+    while wall < seconds:
+        wall += pipelined(port, b"GET VAR ups ups.status\n", 1000, b"\n", 50)
+        done += 1000
+    return done / wall
+
+
+def throughput_with_idle(pid: int, port: int, rounds: int = 3) -> tuple[float, float, float]:
+    """(GET/s with no idle client, GET/s with IDLE idle clients, RSS with them): best of
+    ``rounds`` rounds, each measuring both, so a change in load falls on both alike."""
+    best_none = best_idle = rss = 0.0
+    for _ in range(rounds):
+        best_none = max(best_none, throughput(port))
+        idle = open_idle(port, IDLE)
+        try:
+            best_idle = max(best_idle, throughput(port))
+            rss = max(rss, rss_mb(pid))
+        finally:
+            for s in idle:
+                s.close()
+        time.sleep(0.5)  # let the server see them go before the next idle-free run
+    return best_none, best_idle, rss
 
 
 def open_idle(port: int, n: int) -> list[socket.socket]:
@@ -259,14 +273,7 @@ def main() -> None:
                                             b"END LIST VAR ups\n", 10)
             r["list_p50"] = stock_list_p50(port)
             r["connect_p99"] = connect_p99(port)
-            r["tput_0"] = throughput(port)
-            idle = open_idle(port, IDLE)
-            try:
-                r["tput_idle"] = throughput(port)
-                r["rss_idle_clients"] = rss_mb(pid)
-            finally:
-                for s in idle:
-                    s.close()
+            r["tput_0"], r["tput_idle"], r["rss_idle_clients"] = throughput_with_idle(pid, port)
     finally:
         setup.close()
     c, o = results["C"], results["ours"]
