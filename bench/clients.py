@@ -24,7 +24,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench._common import BENCH_DEV, REPO, VENV_BIN, free_port, port_open, wait
+from bench._common import (BENCH_DEV, REPO, VENV_BIN, free_port, port_open, stop_processes,
+                           wait)
 
 RUNS = 30
 
@@ -63,12 +64,7 @@ class Setup:
                               stderr=subprocess.PIPE)
 
     def close(self) -> None:
-        for p in reversed(self.procs):
-            p.terminate()
-            try:
-                p.wait(5)
-            except subprocess.TimeoutExpired:
-                p.kill()
+        stop_processes(self.procs)
         shutil.rmtree(self.dir, ignore_errors=True)
 
 

@@ -27,7 +27,7 @@ import threading
 import time
 from pathlib import Path
 
-from bench._common import BENCH_DEV, VENV_BIN, cpu_seconds, free_port, wait
+from bench._common import BENCH_DEV, VENV_BIN, cpu_seconds, free_port, stop_processes, wait
 
 IDLE = 4000
 GETS = 20000
@@ -109,13 +109,7 @@ class Setup:
             return False
 
     def close(self) -> None:
-        for p in reversed(self.procs):
-            p.terminate()
-            try:
-                p.wait(5)
-            except subprocess.TimeoutExpired:
-                p.kill()
-                p.wait()
+        stop_processes(self.procs)
         shutil.rmtree(self.dir, ignore_errors=True)
 
 

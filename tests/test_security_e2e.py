@@ -18,7 +18,7 @@ import time
 import pytest
 
 import certs
-from harness import NutEnv, c_prog, free_port, our_prog, require_c_nut, wait_for
+from harness import NutEnv, c_prog, our_prog, require_c_nut, wait_for
 from nutpy import client as nutclient
 from nutpy import tls
 

@@ -38,7 +38,7 @@ CASES = {
     "list-verbose": lambda s: ["-L", f"127.0.0.1:{s.port}"],
     "clients": lambda s: ["-c", at(s, "dummy")],
     "clients-unknown-ups": lambda s: ["-c", at(s, "nope")],
-    "connection-refused": lambda s: [f"dummy@127.0.0.1:1", "ups.status"],
+    "connection-refused": lambda s: ["dummy@127.0.0.1:1", "ups.status"],
     "no-such-host": lambda s: ["dummy@no-such-host.invalid", "ups.status"],
     "bad-port": lambda s: ["dummy@127.0.0.1:0"],
     "empty-port": lambda s: ["dummy@127.0.0.1:"],

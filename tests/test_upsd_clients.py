@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from harness import BENCH_DEV, NutEnv, c_prog, free_port, our_prog, require_c_nut, wait_for
+from harness import BENCH_DEV, NutEnv, c_prog, our_prog, require_c_nut, wait_for
 from test_upsd_diff import Stack
 from test_upsd_support import LineClient
 

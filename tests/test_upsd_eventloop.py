@@ -20,7 +20,7 @@ SCRIPT = (b"GET VAR ups ups.status\nLIST VAR ups\nGET VAR ups nope\n"
 
 
 def start(nutenv, loop: str):
-    nutenv.write("ups.conf", f"[ups]\n  driver = dummy-ups\n  port = ups.dev\n")
+    nutenv.write("ups.conf", "[ups]\n  driver = dummy-ups\n  port = ups.dev\n")
     nutenv.write("upsd.conf", f"LISTEN 127.0.0.1 {nutenv.port}\n")
     nutenv.write("upsd.users", "")
     (nutenv.etc / "ups.dev").write_text(DEV)

@@ -5,10 +5,7 @@ dropping clients, ALLOW_NO_DEVICE, world-readable warnings, listeners."""
 from __future__ import annotations
 
 import os
-import signal
 import socket
-import subprocess
-import time
 
 import pytest
 

@@ -6,7 +6,6 @@ rate-limited."""
 
 from __future__ import annotations
 
-import os
 import random
 import socket
 import subprocess

@@ -8,9 +8,9 @@ from __future__ import annotations
 import os
 import sys
 
-from .. import NUT_VERSION
+from .. import NUT_VERSION  # noqa: F401  (the clients print it as _cli.NUT_VERSION)
 from ..cliopt import GetOpt, err  # noqa: F401  (GetOpt: the clients' option parser)
-from ..client import Client, NutError, split_addr, split_name
+from ..client import Client, NutError, split_name
 
 DEFAULT_CONNECT_TIMEOUT = 10.0  # libupsclient (2.8.1+) default; NUT_DEFAULT_CONNECT_TIMEOUT
 
