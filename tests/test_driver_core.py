@@ -380,3 +380,15 @@ def test_chroot(env):
         os.kill(pid, signal.SIGTERM)
         wait_for(lambda: gone(pid), 10, what="driver exit")
     assert not (jail / "state" / "dummy-ups-u").exists()
+
+
+@pytest.mark.parametrize("where", ["global", "section"])
+def test_invalid_debug_min_is_reported_like_c(env, where):
+    conf = "debug_min = -3\n" + CONF if where == "global" else CONF + "  debug_min = -3\n"
+    env.write("ups.conf", conf)
+    c, ours = both(env, ["-a", "u", "-u", "root", "-d", "1"])
+    assert ours.returncode == c.returncode == 0
+    kind = "global settings" if where == "global" else "for the driver"
+    line = f"WARNING : Invalid debug_min value found in ups.conf {kind}"
+    assert line in c.stderr
+    assert line in ours.stderr

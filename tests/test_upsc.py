@@ -51,6 +51,10 @@ CASES = {
     "version": lambda s: ["-V"],
     "ipv6-var": lambda s: [at(s, "dummy", v6=True), "ups.load"],
     "ipv6-list": lambda s: ["-L", f"[::1]:{s.port}"],
+    # libupsclient copies the argument into a 512-byte buffer: 511 characters survive
+    "long-name-kept": lambda s: ["a" * 250 + f"@127.0.0.1:{s.port}", "ups.status"],
+    "long-name-cut": lambda s: ["a" * 505 + f"@127.0.0.1:{s.port}", "ups.status"],
+    "long-host-list": lambda s: ["-l", "h" * 600],
 }
 
 

@@ -25,6 +25,9 @@ from .parseconf import Tokenizer, encode
 from .cnum import strtol
 
 DEFAULT_PORT = 3493
+# C's SMALLBUF (512): libupsclient and the client programs copy arguments into buffers of
+# this size, so anything past 511 characters is cut
+SMALLBUF_TEXT = 511
 DEFAULT_TIMEOUT = 5.0  # C DEFAULT_NETWORK_TIMEOUT for reads
 DEFAULT_TRACKING_TIMEOUT = 10  # upscmd/upsrw -t default
 _RECV_SIZE = 65536
@@ -249,7 +252,7 @@ class LineBuffer:
 def split_addr(text: str) -> tuple[str, int]:
     """C ``upscli_splitaddr``: ``host[:port]`` or ``[v6addr][:port]``. ``ValueError``
     carries the line C prints on stderr."""
-    text = text[:255]  # C copies into a SMALLBUF
+    text = text[:SMALLBUF_TEXT]
     if not text:
         raise ValueError("upscli_splitaddr: can't parse empty string")
     if text.startswith("["):
@@ -277,7 +280,7 @@ def split_name(text: str | None) -> tuple[str, str, int]:
     """C ``upscli_splitname``: ``ups[@host[:port]]`` -> (ups, host, port)."""
     if text is None:
         raise ValueError(None)
-    text = text[:255]
+    text = text[:SMALLBUF_TEXT]
     if not text:
         raise ValueError("upscli_splitname: can't parse empty string")
     ups = _strtok_first(text, "@")

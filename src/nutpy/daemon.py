@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import signal
 import sys
+import time
 
 from .log import log
 
@@ -29,6 +30,20 @@ def read_pidfile(path: str) -> int:
     """The PID in ``path``; OSError or ValueError propagate for the caller's message."""
     with open(path) as f:
         return int(f.read().strip().split()[0])
+
+
+def wait_gone(pid: int, timeout: float) -> bool:
+    """Wait up to ``timeout`` seconds for process ``pid`` to exit; True once it has."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return True
+        except PermissionError:  # alive, owned by someone else
+            pass
+        time.sleep(0.05)
+    return False
 
 
 def remove_pidfile(path: str | None) -> None:
@@ -109,15 +124,6 @@ def become_user(pw) -> None:
         os.setuid(pw.pw_uid)
     except OSError as e:
         log.fatal(f"setuid: {e.strerror}")
-
-
-def warn_world_readable(path: str) -> None:
-    try:
-        st = os.stat(path)
-    except OSError:
-        return
-    if st.st_mode & 0o004:
-        log.warning(f"WARNING: {path} is world readable (hope you don't have passwords there)")
 
 
 def background(ready_fd: int | None = None) -> None:

@@ -14,7 +14,7 @@ import sys
 import time
 from dataclasses import dataclass
 
-from . import NUT_VERSION, paths, upsconf
+from . import NUT_VERSION, daemon, paths, upsconf
 from .cnum import atoi
 from .log import log
 
@@ -138,10 +138,11 @@ class Controller:
 
     def stop(self, d: Driver) -> None:
         log.debug(1, f"Stopping UPS: {d.upsname}")
-        pidfile = os.path.join(paths.altpidpath(), f"{d.driver}-{d.upsname}.pid")
+        pidfile = daemon.pidfile_path(paths.altpidpath(), f"{d.driver}-{d.upsname}")
         if not os.path.exists(pidfile) and d.port is not None:
             log.error(f"Can't open {pidfile}: No such file or directory")
-            pidfile = os.path.join(paths.altpidpath(), f"{d.driver}-{os.path.basename(d.port)}.pid")
+            pidfile = daemon.pidfile_path(paths.altpidpath(),
+                                          f"{d.driver}-{os.path.basename(d.port)}")
         if not os.path.exists(pidfile):
             log.error(f"Can't open {pidfile} either: No such file or directory")
             self.errors += 1
@@ -150,21 +151,20 @@ class Controller:
         if self.opts.testmode:
             return
         try:
-            with open(pidfile) as f:
-                pid = int(f.read().split()[0])
+            pid = daemon.read_pidfile(pidfile)
             os.kill(pid, signal.SIGTERM)
         except (OSError, ValueError, IndexError) as e:
             reason = getattr(e, "strerror", None) or "Invalid PID file"
             log.error(f"Stopping {pidfile} failed: {reason}")
             self.errors += 1
             return
-        if not _wait_gone(pid, STOP_WAIT):
+        if not daemon.wait_gone(pid, STOP_WAIT):
             log.warning(f"Driver for UPS {d.upsname} did not stop in {STOP_WAIT:g} s, sending SIGKILL")
             try:
                 os.kill(pid, signal.SIGKILL)
             except OSError:
                 pass
-            if not _wait_gone(pid, STOP_WAIT):
+            if not daemon.wait_gone(pid, STOP_WAIT):
                 self.errors += 1
                 return
             try:
@@ -214,19 +214,6 @@ def _wait_child(pid: int, timeout: float | None) -> int | None:
         if deadline is not None and time.monotonic() >= deadline:
             return None
         time.sleep(0.02)
-
-
-def _wait_gone(pid: int, timeout: float) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            return True
-        except PermissionError:
-            pass
-        time.sleep(0.05)
-    return False
 
 
 HELP = """\

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ..client import DEFAULT_TRACKING_TIMEOUT, NutError, ServerError
+from ..client import DEFAULT_TRACKING_TIMEOUT, SMALLBUF_TEXT, NutError, ServerError
 from . import _cli
 from ._cli import fatal, out
 
@@ -58,9 +58,9 @@ def main(argv: list[str]) -> int:
         if opt == "l":
             cmdlist = True
         elif opt == "u":
-            username = arg[:255]
+            username = arg[:SMALLBUF_TEXT]
         elif opt == "p":
-            password = arg[:255]
+            password = arg[:SMALLBUF_TEXT]
         elif opt == "t":
             timeout = _cli.parse_timeout(arg)
         elif opt == "w":

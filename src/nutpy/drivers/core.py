@@ -116,14 +116,6 @@ class Driver:
         privilege drop, after the command line and ups.conf are read."""
 
 
-CORE_KEYS = {"port", "user", "group", "sddelay", "synchronous", "sdorder", "desc",
-             "debug_min", "driver", "pollinterval", "sdcommands", "maxstartdelay",
-             "maxretry", "retrydelay", "reconnect_max_tries", "reconnect_report_freq",
-             "libusb_debug"}
-CORE_FLAGS = {"nolock", "ignorelb", "allow_killpower"}
-# Settings whose change cannot be applied by a reload (the driver must restart).
-NOT_RELOADABLE = {"port", "user", "group", "driver", "nolock", "ignorelb", "allow_killpower"}
-
 # -c <cmd>: an argument selects the first of these it is a prefix of (as later C releases;
 # so "-c reload" means reload-or-error).
 CONTROL_COMMANDS = ["reload-or-error", "exit", "reload", "reload-or-restart", "reload-or-exit"]
@@ -132,10 +124,6 @@ CONTROL_SIGNALS = {"reload": signal.SIGHUP, "reload-or-restart": signal.SIGUSR2,
 
 BUILTIN_COMMANDS = ["driver.exit", "driver.killpower", "driver.reload",
                     "driver.reload-or-error", "driver.reload-or-exit", "shutdown.default"]
-
-
-class Usage(Exception):
-    pass
 
 
 class DriverCore:
@@ -247,10 +235,7 @@ class DriverCore:
             else:
                 log.info("WARNING : Invalid debug_min value found in ups.conf for the driver")
         elif var == "pollinterval":
-            interval = atoi(val)
-            if interval <= 0:
-                log.fatal(f"Error: {where}invalid pollinterval: {interval}")
-            self.poll_interval = interval
+            self._set_pollinterval(val, where)
         elif var == "sdcommands":
             self.sdcommands = [c.strip() for c in val.split(",") if c.strip()]
             self.state.setinfo("driver.parameter.sdcommands", val)
@@ -270,12 +255,15 @@ class DriverCore:
             return
         self._store(var, val)
 
+    def _set_pollinterval(self, val: str, where: str = "") -> None:
+        interval = atoi(val)
+        if interval <= 0:
+            log.fatal(f"Error: {where}invalid pollinterval: {interval}")
+        self.poll_interval = interval
+
     def _global_arg(self, var: str, val: str) -> None:
         if var == "pollinterval":
-            interval = atoi(val)
-            if interval <= 0:
-                log.fatal(f"Error: invalid pollinterval: {interval}")
-            self.poll_interval = interval
+            self._set_pollinterval(val)
         elif var == "chroot":
             self.chroot = val
         elif var == "user" and not self.user_from_cmdline:
@@ -288,6 +276,8 @@ class DriverCore:
             level = _int_or_none(val)
             if level is not None and level >= 0:
                 self.debug_min_global = level
+            else:
+                log.info("WARNING : Invalid debug_min value found in ups.conf global settings")
 
     def read_upsconf(self, name: str) -> upsconf.Section:
         path = paths.conf_file("ups.conf")
@@ -309,11 +299,9 @@ class DriverCore:
         return section
 
     def _apply_section(self, section: upsconf.Section) -> None:
-        path = paths.conf_file("ups.conf")
         for key, val in section.values.items():
             self.conf_values[key] = val
             self._apply(key, val, f"UPS [{section.name}]: ")
-            _ = path
         for flag in section.flags:
             self.conf_values[flag] = None
             self._apply(flag, None)
@@ -404,10 +392,7 @@ class DriverCore:
             elif opt == "-d":
                 self.dump_count = atoi(arg)
             elif opt == "-i":
-                interval = atoi(arg)
-                if interval <= 0:
-                    log.fatal(f"Error: command-line: invalid pollinterval: {interval}")
-                self.poll_interval = interval
+                self._set_pollinterval(arg, "command-line: ")
             elif opt == "-k":
                 self.forceshutdown = True
             elif opt == "-L":
@@ -730,7 +715,9 @@ class DriverCore:
             self.state.setinfo("driver.state", "quiet")
             return result
         if not self.state.has_command(name):
-            log.notice(f"instcmd: unknown command [{name}] [{param}]")
+            # the driver's own handler reports it (C's core only says so at debug 2)
+            log.debug(2, f"shared instcmd() does not handle command {name}, "
+                         "proceeding to driver-specific handler")
         return await self.call(self.driver.instcmd, name, param)
 
     # ---- signals, reload, exit
@@ -867,13 +854,8 @@ def _terminate_previous(pidfile: str) -> None:
             return
         log.warning(f"Duplicate driver instance detected (PID file {pidfile} exists)! "
                     "Terminating other driver!")
-        deadline = time.monotonic() + 5
-        while time.monotonic() < deadline:
-            try:
-                os.kill(pid, 0)
-            except OSError:
-                return
-            time.sleep(0.05)
+        if daemon.wait_gone(pid, 5):
+            return
 
 
 def query_socket(path: str, request, timeout: float | None = 15.0,

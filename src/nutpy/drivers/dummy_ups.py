@@ -183,10 +183,8 @@ class DummyUps(Driver):
             log.fatal(f"Unsupported mode was specified: {mode}")
         if mode == "repeater" or (mode is None and "@" in port):
             self.mode = "repeater"
-        elif mode in ("dummy-loop", "dummy"):
-            self.mode = "dummy-loop" if mode == "dummy-loop" else "dummy"
-        elif mode == "dummy-once":
-            self.mode = "dummy-once"
+        elif mode is not None:
+            self.mode = mode
         elif port.endswith(".seq"):
             self.mode = "dummy-loop"
         elif port.endswith(".dev"):
@@ -206,7 +204,7 @@ class DummyUps(Driver):
             self.cleanup = repeater.cleanup
         else:
             path = self._file_path()
-            self.file = DefinitionFile(path, self._apply_file_var, self.state.status,
+            self.file = DefinitionFile(path, self.set_local, self.state.status,
                                        self.state.alarm)
             try:
                 self.file.check()
@@ -261,9 +259,6 @@ class DummyUps(Driver):
             return None
 
     # ---- variables
-
-    def _apply_file_var(self, name: str, value: str) -> None:
-        self.set_local(name, value)
 
     def _publish(self, name: str, value: str) -> None:
         state = self.state

@@ -84,14 +84,14 @@ class DriverSocketServer:
     """Serves ``state`` on a Unix socket; SET and INSTCMD go to the given async handlers."""
 
     def __init__(self, state: DriverState, on_set: SetHandler, on_instcmd: CmdHandler,
-                 loop: asyncio.AbstractEventLoop | None = None) -> None:
+                 loop: asyncio.AbstractEventLoop) -> None:
         self.state = state
         self.on_set = on_set
         self.on_instcmd = on_instcmd
         self.clients: set[ClientConnection] = set()
         self.path: str | None = None
         self._server: asyncio.AbstractServer | None = None
-        self._loop = loop or asyncio.get_event_loop()
+        self._loop = loop
         self._loop_thread = None
         self._unknown_throttle = Throttle(burst=20, period=60)
         self._tasks: set[asyncio.Task] = set()
