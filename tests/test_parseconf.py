@@ -100,3 +100,13 @@ def test_fast_path_agrees_with_state_machine(data):
     slow: list = []
     slow_tok._run(line + b"\n", 0, slow)
     assert fast == slow
+
+
+def test_upsconf_skips_a_line_with_a_parse_error():
+    """C's read_upsconf logs the error and drops the whole line (its words so far too)."""
+    from nutpy import upsconf
+
+    lines = parseconf.parse_text(b'[u]\n driver = x\n desc = "UPS #1\n port = p\n')
+    conf = upsconf.parse(lines, "ups.conf")
+    assert [(e.lineno, e.message) for e in conf.errors] == [(3, parseconf.HASH_IN_QUOTES)]
+    assert conf.sections["u"].values == {"driver": "x", "port": "p"}

@@ -179,6 +179,8 @@ def test_set_forwarding_and_tracking():
     assert ask(server, s, f"GET TRACKING {ident}\n") == b"PENDING\n"
     server.tracking_set(ident.lower(), "3")
     assert ask(server, s, f"GET TRACKING {ident}\n") == b"ERR FAILED\n"
+    server.tracking_set(ident.lower(), "4")  # conversion failed (later releases)
+    assert ask(server, s, f"GET TRACKING {ident}\n") == b"ERR INVALID-ARGUMENT\n"
     other = Session("127.0.0.1")
     assert ask(server, other, f"GET TRACKING {ident}\n") == b"ERR FEATURE-NOT-CONFIGURED\n"
 
@@ -234,6 +236,13 @@ def test_descriptions_strip_upstream_and_fallback(tmp_path):
     assert d.cmd("load.off") == "Off" and d.var("ups.status") is None
     own = Descriptions.load(str(tmp_path / "missing"))
     assert own.var("ups.status")
+
+
+def test_descriptions_later_line_wins(tmp_path):
+    (tmp_path / "cmdvartab").write_text('VARDESC ups.load "First"\nVARDESC UPS.LOAD "Second"\n'
+                                        'CMDDESC load.off "A"\nCMDDESC load.off "B"\n')
+    d = Descriptions.load(str(tmp_path))
+    assert d.var("ups.load") == "Second" and d.cmd("load.off") == "B"
 
 
 def test_tracking_entries_expire_after_trackingdelay():

@@ -174,7 +174,7 @@ class LiveUpsd:
 
     def __init__(self, server: Server) -> None:
         self.server = server
-        self.daemon = Daemon(config.UpsdConf(), server.users, server, [], "/nonexistent")
+        self.daemon = Daemon(config.UpsdConf(), server.users, server, [])
         self.loop = asyncio.new_event_loop()
         self.ready = threading.Event()
         self.thread = threading.Thread(target=self._run, daemon=True)

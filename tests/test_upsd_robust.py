@@ -354,7 +354,7 @@ def test_each_reply_is_one_write():
         def close(self):
             pass
 
-    d = Daemon(UpsdConf(), Users(), Server(), [], ".")
+    d = Daemon(UpsdConf(), Users(), Server(), [])
     d.maxconn = 100
     conn = ClientConn(d)
     t = FakeTransport()

@@ -54,8 +54,9 @@ def parse(lines: Iterable[parseconf.Line], path: str) -> UpsConf:
     conf = UpsConf(path)
     current = conf.globals
     for line in lines:
-        if line.error:
+        if line.error:  # logged, and the line is skipped, as C's read_upsconf does
             conf.errors.append(ConfError(path, line.lineno, line.error))
+            continue
         words = line.words
         if not words:
             continue

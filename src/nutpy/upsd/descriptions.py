@@ -113,10 +113,11 @@ class Descriptions:
             words = line.words
             if len(words) < 3:
                 continue
+            # a name given twice: the later line wins, as in C's desc_add
             if words[0] == "VARDESC":
-                variables.setdefault(words[1].lower(), words[2])
+                variables[words[1].lower()] = words[2]
             elif words[0] == "CMDDESC":
-                commands.setdefault(words[1].lower(), words[2])
+                commands[words[1].lower()] = words[2]
         return cls(variables, commands)
 
     def var(self, name: str) -> str | None:

@@ -416,7 +416,7 @@ def main(argv: list[str] | None = None) -> int:
     server.hosts_access = _hosts_access_hook()
     server.throttle = _login_throttle()
 
-    d = Daemon(conf, users, server, listeners, statepath)
+    d = Daemon(conf, users, server, listeners)
     d.maxconn = conf.maxconn if conf.maxconn is not None else default_maxconn()
 
     if opts.foreground == 0:

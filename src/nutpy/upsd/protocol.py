@@ -142,9 +142,9 @@ class Session:
     """One client connection's protocol state."""
 
     __slots__ = ("addr", "local", "username", "password", "loginups", "tracking", "ssl",
-                 "logout", "starttls", "serial", "answers")
+                 "logout", "starttls", "answers")
 
-    def __init__(self, addr: str, serial: int = 0, local: str | None = None) -> None:
+    def __init__(self, addr: str, local: str | None = None) -> None:
         self.addr = addr
         self.local = local  # our address on this connection (tcp-wrappers daemon@host)
         self.username: str | None = None
@@ -154,7 +154,6 @@ class Session:
         self.ssl = False
         self.logout = False  # LOGOUT seen: close once this read chunk is done
         self.starttls = False  # OK STARTTLS sent: upgrade before reading more
-        self.serial = serial
         # results of slow checks run off the loop for the request being resumed
         self.answers: dict | None = None
 
@@ -175,7 +174,6 @@ class Server:
         self.clock = clock
         self.sessions: dict[int, Session] = {}  # in connection order (LIST CLIENT: newest first)
         self.tracking: dict[str, list] = {}  # upper id -> [status, time]
-        self.tracking_enabled = False
         self.trackingdelay = 3600
         self.tls_state = "unconfigured"  # "unconfigured" | "ready" | "unsupported"
         # failed-login throttle (nutpy.passwords.LoginThrottle), None: off
@@ -367,13 +365,6 @@ class Server:
             if self.hosts_access is not None and not self._hosts_ok(session):
                 return E_ACCESS_DENIED
         return func(session, words[1:])
-
-    def _available(self, ups: Ups) -> bytes | None:
-        if not ups.connected:
-            return E_DRIVER_NOT_CONNECTED
-        if ups.stale:
-            return E_DATA_STALE
-        return None
 
     def _lookup(self, name: str) -> tuple[Ups | None, bytes | None]:
         ups = self.ups.get(name.lower())
@@ -639,7 +630,6 @@ class Server:
         if sub == "TRACKING":
             mode = args[1].upper()
             if mode == "ON":
-                self.tracking_enabled = True
                 s.tracking = True
             elif mode == "OFF":
                 s.tracking = False

@@ -421,12 +421,11 @@ class DriverConn(asyncio.Protocol):
 
 class Daemon:
     def __init__(self, conf: UpsdConf, users: Users, server: Server,
-                 listeners: list[socket.socket], statepath: str) -> None:
+                 listeners: list[socket.socket]) -> None:
         self.conf = conf
         self.server = server
         self.server.users = users
         self.listeners = listeners
-        self.statepath = statepath
         self.clients: dict[ClientConn, None] = {}
         self.drivers: dict[str, DriverConn] = {}  # ups lower name -> live link
         self.connecting: set[str] = set()
