@@ -153,3 +153,25 @@ def test_upslog_time_without_format_does_not_crash(server):
                     "-f", "%TIME% %VAR ups.status%"], timeout=15)
     assert r.returncode == 0
     assert re.fullmatch(r"\d{8} \d{6} OL", r.stdout.splitlines()[2])
+
+
+def test_upslog_long_format_and_wrapping_interval_match_c(server):
+    """C cuts a log line short of LARGEBUF (1024) and reads -i with atoi (wraps to 32
+    bits)."""
+    base = f"h3-upslog-long-{os.getpid()}"
+    args = ["-u", "root", "-i", "4294967297", "-l", "-", "-s",
+            f"dummy@127.0.0.1:{server.port}", "-f", "x" * 1500 + " %VAR ups.status%"]
+    procs = [start(server, c_prog("upslog"), [*args, "-p", base + "-c"]),
+             start(server, our_prog("upslog"), [*args, "-p", base + "-ours"])]
+    time.sleep(1.5)
+    outs = []
+    for p in procs:
+        p.send_signal(signal.SIGTERM)
+        outs.append(p.communicate(timeout=10)[0].splitlines())
+    for path in (f"/run/nut/{base}-c.pid", f"/run/nut/{base}-ours.pid"):
+        if os.path.exists(path):
+            os.unlink(path)
+    c_lines, lines = outs
+    assert lines[1] == c_lines[1] and c_lines[1].endswith("(1s intervals)")
+    assert set(lines[2:]) == set(c_lines[2:]) and len(set(c_lines[2:])) == 1
+    assert len(c_lines[2]) == 1022  # snprintfcat leaves two bytes of the 1024 unused

@@ -15,7 +15,7 @@ import time
 
 from .. import paths
 from ..client import Client, NutError, split_name
-from ..cnum import strtol
+from ..cnum import atoi
 from ..daemon import background, become_user, get_user, pidfile_path, write_pidfile
 from ..log import log
 from . import _cli
@@ -25,7 +25,9 @@ DEFAULT_LOGFORMAT = ("%TIME @Y@m@d @H@M@S% %VAR battery.charge% "
                      "%VAR ups.temperature% %VAR input.frequency%")
 DEFAULT_TIME_FORMAT = "@Y@m@d @H@M@S"
 RUN_AS_USER = "nut"
-LARGEBUF = 4096  # C log line buffer; longer lines are cut
+LARGEBUF = 1024  # C's log line buffer (common.h)
+# C fills it with snprintfcat, which keeps one byte more free than it needs: 1022 characters
+MAX_LOG_TEXT = LARGEBUF - 2
 
 
 def help_text(prog: str) -> str:
@@ -144,7 +146,7 @@ def render(steps, target: Target, getvar, now: float | None = None) -> str:
             parts.append(target.monhost)
         elif kind == "PID":
             parts.append(str(os.getpid()))
-    return "".join(parts)[:LARGEBUF - 1]
+    return "".join(parts)[:MAX_LOG_TEXT]
 
 
 # ---------------------------------------------------------------------------------------
@@ -269,7 +271,7 @@ def main(argv: list[str]) -> int:
         elif opt == "l":
             logfn = arg
         elif opt == "i":
-            interval = strtol(arg)
+            interval = atoi(arg)
         elif opt == "f":
             logformat = arg
         elif opt == "u":
@@ -304,9 +306,9 @@ def main(argv: list[str]) -> int:
         sys.stdout.write(help_text(prog))
         return 0
     if len(args) >= 3:
-        monhost, logfn, interval = args[0], args[1], strtol(args[2])
+        monhost, logfn, interval = args[0], args[1], atoi(args[2])
     if len(args) >= 4:
-        logformat = "".join(a + " " for a in args[3:])[:LARGEBUF - 1]
+        logformat = "".join(a + " " for a in args[3:])[:MAX_LOG_TEXT]
     targets = list(tuples)
     if monhost or logfn or not targets:
         if not monhost:
