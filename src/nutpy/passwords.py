@@ -100,41 +100,52 @@ def hash_password(password: str, scheme: str = "pbkdf2",
     raise ValueError(f"unknown scheme {scheme!r} (pbkdf2 or scrypt)")
 
 
-def _scrypt(secret: bytes, salt: bytes, log_n: int, r: int, p: int, dklen: int = _KEY_BYTES):
+def _check_scrypt(log_n: int, r: int, p: int) -> None:
     if not (1 <= log_n <= 24 and 1 <= r <= 64 and 1 <= p <= 16):
         raise HashFormatError("scrypt parameters out of range")
     if (1 << log_n) * r * p > _SCRYPT_MAX_WORK:
         raise HashFormatError("scrypt cost too high")
+
+
+def _scrypt(secret: bytes, salt: bytes, log_n: int, r: int, p: int, dklen: int = _KEY_BYTES):
+    _check_scrypt(log_n, r, p)
     import hashlib
 
     return hashlib.scrypt(secret, salt=salt, n=1 << log_n, r=r, p=p,
                           maxmem=_SCRYPT_MAXMEM, dklen=dklen)
 
 
-def _derive(stored: str, given: bytes) -> tuple[bytes, bytes]:
-    """(expected key, key derived from ``given``) for a hashed entry."""
-    import hashlib
-
+def _parse(stored: str) -> tuple[tuple[int, ...], bytes, bytes]:
+    """(parameters, salt, key) of a hashed entry: ``(iterations,)`` for PBKDF2,
+    ``(log2 N, r, p)`` for scrypt. ``HashFormatError`` says what is wrong."""
     if stored.startswith(PBKDF2_TAG):
         parts = stored[len(PBKDF2_TAG):].split("$")
         if len(parts) != 3 or not parts[0].isdigit():
             raise HashFormatError("expected {PBKDF2-SHA256}<iterations>$<salt>$<key>")
-        iterations = int(parts[0])
-        if not _MIN_PBKDF2_ITERATIONS <= iterations <= _MAX_PBKDF2_ITERATIONS:
+        params: tuple[int, ...] = (int(parts[0]),)
+        if not _MIN_PBKDF2_ITERATIONS <= params[0] <= _MAX_PBKDF2_ITERATIONS:
             raise HashFormatError("iteration count out of range")
-        salt, key = _unb64(parts[1]), _unb64(parts[2])
-        if len(key) < 16:
-            raise HashFormatError("key too short")
-        return key, hashlib.pbkdf2_hmac("sha256", given, salt, iterations, len(key))
-    parts = stored[len(SCRYPT_TAG):].split("$")
-    params = parts[0].split(",") if parts else []
-    if len(parts) != 3 or len(params) != 3 or not all(x.isdigit() for x in params):
-        raise HashFormatError("expected {SCRYPT}<log2 N>,<r>,<p>$<salt>$<key>")
+    else:
+        parts = stored[len(SCRYPT_TAG):].split("$")
+        fields = parts[0].split(",")
+        if len(parts) != 3 or len(fields) != 3 or not all(x.isdigit() for x in fields):
+            raise HashFormatError("expected {SCRYPT}<log2 N>,<r>,<p>$<salt>$<key>")
+        params = tuple(int(x) for x in fields)
+        _check_scrypt(*params)
     salt, key = _unb64(parts[1]), _unb64(parts[2])
     if len(key) < 16:
         raise HashFormatError("key too short")
-    log_n, r, p = (int(x) for x in params)
-    return key, _scrypt(given, salt, log_n, r, p, len(key))
+    return params, salt, key
+
+
+def _derive(stored: str, given: bytes) -> tuple[bytes, bytes]:
+    """(expected key, key derived from ``given``) for a hashed entry."""
+    params, salt, key = _parse(stored)
+    if stored.startswith(PBKDF2_TAG):
+        import hashlib
+
+        return key, hashlib.pbkdf2_hmac("sha256", given, salt, params[0], len(key))
+    return key, _scrypt(given, salt, *params, len(key))
 
 
 def check_stored(stored: str) -> str | None:
@@ -143,28 +154,7 @@ def check_stored(stored: str) -> str | None:
     if not is_hashed(stored):
         return None
     try:
-        if stored.startswith(PBKDF2_TAG):
-            parts = stored[len(PBKDF2_TAG):].split("$")
-            if len(parts) != 3 or not parts[0].isdigit():
-                raise HashFormatError("expected {PBKDF2-SHA256}<iterations>$<salt>$<key>")
-            if not _MIN_PBKDF2_ITERATIONS <= int(parts[0]) <= _MAX_PBKDF2_ITERATIONS:
-                raise HashFormatError("iteration count out of range")
-            key = _unb64(parts[2])
-            _unb64(parts[1])
-        else:
-            parts = stored[len(SCRYPT_TAG):].split("$")
-            params = parts[0].split(",")
-            if len(parts) != 3 or len(params) != 3 or not all(x.isdigit() for x in params):
-                raise HashFormatError("expected {SCRYPT}<log2 N>,<r>,<p>$<salt>$<key>")
-            log_n, r, p = (int(x) for x in params)
-            if not (1 <= log_n <= 24 and 1 <= r <= 64 and 1 <= p <= 16):
-                raise HashFormatError("scrypt parameters out of range")
-            if (1 << log_n) * r * p > _SCRYPT_MAX_WORK:
-                raise HashFormatError("scrypt cost too high")
-            key = _unb64(parts[2])
-            _unb64(parts[1])
-        if len(key) < 16:
-            raise HashFormatError("key too short")
+        _parse(stored)
     except HashFormatError as e:
         return str(e)
     return None

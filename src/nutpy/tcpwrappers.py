@@ -654,7 +654,8 @@ def hosts_access(daemon: str, client_addr: str, user: str | None = None,
     are looked up (blocking DNS) only if a rule needs one and it was not given.
     ``server_addr`` is the local address of the connection (``daemon@host`` rules; C
     upsd knows it). Paths are relative to the current root, as in C (upsd reads them
-    inside its chroot). From an event loop use ``hosts_access_async``."""
+    inside its chroot). From an event loop, ask ``hosts_access_quick`` first and run
+    this in a worker thread only when it cannot answer."""
     return check(daemon, client_addr, user, client_name, allow_path, deny_path,
                  server_addr=server_addr, server_name=server_name, warn=warn).allowed
 
@@ -675,13 +676,6 @@ def hosts_access_quick(daemon: str, client_addr: str, user: str | None = None,
                      warn=warn).allowed
     except NameLookupNeeded:
         return None
-
-
-async def hosts_access_async(*args, **kwargs) -> bool:
-    """``hosts_access`` in a worker thread (name lookups may block)."""
-    import asyncio
-
-    return await asyncio.to_thread(hosts_access, *args, **kwargs)
 
 
 def check(daemon: str, client_addr: str, user: str | None = None,

@@ -185,33 +185,18 @@ class Users:
         return cmd.lower() in user.instcmds or "all" in user.instcmds
 
 
-_verify = None
-
-
 def password_matches(stored: str, given: str) -> bool:
-    """``nutpy.passwords.verify`` when that module exists (hashed entries), else a
-    constant-time compare."""
-    global _verify
-    if _verify is None:
-        try:
-            from ..passwords import verify as _v  # type: ignore[import-not-found]
-        except ImportError:
-            import hmac
+    """``nutpy.passwords.verify``: constant time, hashed entries."""
+    from ..passwords import verify
 
-            def _v(stored: str, given: str) -> bool:
-                return hmac.compare_digest(stored.encode("latin-1", "replace"),
-                                           given.encode("latin-1", "replace"))
-        _verify = _v
-    return bool(_verify(stored, given))
+    return verify(stored, given)
 
 
 def password_check_is_quick(stored: str, given: str | None) -> bool:
     """Can ``password_matches(stored, given)`` run on the event loop (no key derivation:
     plaintext entry, or a hashed one whose success is remembered)?"""
-    try:
-        from ..passwords import verify_is_quick
-    except ImportError:
-        return True
+    from ..passwords import verify_is_quick
+
     return verify_is_quick(stored, given)
 
 

@@ -147,10 +147,8 @@ def load_users(path: str, fatal: bool = True) -> config.Users | None:
 
 def _warn_unusable_passwords(users: config.Users, path: str) -> None:
     """A malformed hashed entry never matches: say so at load rather than at login."""
-    try:
-        from ..passwords import check_stored
-    except ImportError:
-        return
+    from ..passwords import check_stored
+
     for user in users.users.values():
         if user.password is not None:
             problem = check_stored(user.password)
@@ -257,16 +255,12 @@ def _allow_no_device(conf: config.UpsdConf) -> bool:
 
 def _hosts_access_hook():
     """tcp-wrappers when /etc/hosts.allow or hosts.deny exists (paths overridable for
-    tests) and nutpy.tcpwrappers is installed."""
+    tests)."""
     allow = os.environ.get("NUTPY_HOSTS_ALLOW", "/etc/hosts.allow")
     deny = os.environ.get("NUTPY_HOSTS_DENY", "/etc/hosts.deny")
     if not (os.path.exists(allow) or os.path.exists(deny)):
         return None
-    try:
-        from .. import tcpwrappers  # type: ignore[attr-defined]
-    except ImportError:
-        log.debug(1, "tcp-wrappers files exist but nutpy.tcpwrappers is not available")
-        return None
+    from .. import tcpwrappers
 
     def full_check(addr: str, user: str, server_addr: str | None) -> bool:
         try:
@@ -297,19 +291,14 @@ def _login_throttle():
     it off (the differential tests against C do)."""
     if os.environ.get("NUTPY_UPSD_LOGIN_THROTTLE") == "0":
         return None
-    try:
-        from ..passwords import LoginThrottle
-    except ImportError:
-        return None
+    from ..passwords import LoginThrottle
+
     return LoginThrottle()
 
 
 def _tls_context(conf: config.UpsdConf):
-    try:
-        from .. import tls  # type: ignore[attr-defined]
-    except ImportError:
-        log.warning("TLS is configured in upsd.conf but nutpy.tls is not available")
-        return None
+    from .. import tls
+
     try:
         return tls.server_context(conf)
     except Exception as e:
