@@ -24,8 +24,9 @@ import tempfile
 import time
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parent.parent
-DEV = REPO.parent / "shared" / "fixtures" / "bench" / "Eaton__5SC_750__usbhid-ups__2.7.2__01.dev"
+from bench._common import BENCH_DEV as DEV
+from bench._common import cpu_seconds, free_port
+
 C_DRIVER = "/lib/nut/dummy-ups"
 C_UPSD = "/lib/nut/upsd"
 OUR_DRIVER = str(Path(sys.executable).parent / "dummy-ups")
@@ -85,12 +86,6 @@ def wait_value(getter: Conn, ups: str, var: str, want: str, timeout: float = 15)
     raise TimeoutError(f"{ups}: {var} never became {want}")
 
 
-def _proc_cpu(pid: int) -> float:
-    with open(f"/proc/{pid}/stat") as f:
-        fields = f.read().split(")")[-1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
 def _wait_gone(pid: int, timeout: float = 10) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -114,7 +109,7 @@ def start_cpu(argv: list[str], env: dict, pidfile: Path, rounds: int) -> float:
         after = resource.getrusage(resource.RUSAGE_CHILDREN)
         pid = daemon_pid(pidfile)
         total += (after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime
-                  + _proc_cpu(pid))
+                  + cpu_seconds(pid))
         os.kill(pid, signal.SIGTERM)
         _wait_gone(pid)
     return total / rounds
@@ -183,9 +178,7 @@ def main() -> None:
     root = Path(tempfile.mkdtemp(prefix="nutpy-bench-driver-"))
     etc, state = root / "etc", root / "state"
     etc.mkdir(), state.mkdir()
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = free_port()
     for name in ("c", "py"):
         shutil.copy(DEV, etc / f"{name}.dev")
     (etc / "ups.conf").write_text("".join(

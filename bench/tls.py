@@ -19,16 +19,11 @@ import tempfile
 import time
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parent.parent
+from bench._common import REPO, free_port, port_open, wait
+
 C_UPSD = "/lib/nut/upsd"
 OUR_UPSD = str(Path(sys.executable).parent / "upsd")
 HOST = "ups.example.com"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def session(port: int, ctx) -> None:
@@ -50,15 +45,12 @@ def start(argv: list[str], etc: Path, state: Path, port: int) -> subprocess.Pope
                NUT_ALTPIDPATH=str(state))
     p = subprocess.Popen(argv, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                          stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 15
-    while time.monotonic() < deadline:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-            return p
-        except OSError:
-            time.sleep(0.05)
-    p.kill()
-    raise RuntimeError(f"{argv[0]} did not listen on {port}")
+    try:
+        wait(lambda: port_open(port), 15)
+    except TimeoutError:
+        p.kill()
+        raise RuntimeError(f"{argv[0]} did not listen on {port}") from None
+    return p
 
 
 def main() -> None:

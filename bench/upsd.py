@@ -35,16 +35,21 @@ SEQ_GETS = 50000
 LISTS = 2000
 
 
+def exchange(s: socket.socket, request: bytes, end: bytes) -> bytes:
+    """Send ``request`` and read until the reply ends with ``end``."""
+    s.sendall(request)
+    data = b""
+    while not data.endswith(end):
+        chunk = s.recv(1 << 16)
+        if not chunk:
+            raise ConnectionError("closed")
+        data += chunk
+    return data
+
+
 def ask(port: int, data: bytes, end: bytes) -> bytes:
     with socket.create_connection(("127.0.0.1", port), timeout=5) as s:
-        s.sendall(data)
-        out = b""
-        while not out.endswith(end):
-            chunk = s.recv(1 << 16)
-            if not chunk:
-                break
-            out += chunk
-        return out
+        return exchange(s, data, end)
 
 
 def rss_mb(pid: int) -> float:
@@ -123,16 +128,14 @@ def pipelined(port: int, request: bytes, count: int, end: bytes, batch: int) -> 
             n = min(batch, count - done)
             s.sendall(request * n)
             seen = 0
-            tail = b""
+            tail = b""  # the last len(end) - 1 bytes: an ``end`` split across two reads
             while seen < n:
                 chunk = s.recv(1 << 18)
                 if not chunk:
                     raise ConnectionError("closed")
                 data = tail + chunk
                 seen += data.count(end)
-                tail = data[-len(end):]
-                if end in tail and data.endswith(end):
-                    tail = b""  # counted already; avoid recounting the overlap
+                tail = data[len(data) - len(end) + 1:] if len(end) > 1 else b""
             done += n
         return time.perf_counter() - t0
 
@@ -149,10 +152,7 @@ def sequential(port: int, request: bytes, count: int, end: bytes) -> None:
     with socket.create_connection(("127.0.0.1", port)) as s:
         s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         for _ in range(count):
-            s.sendall(request)
-            data = b""
-            while not data.endswith(end):
-                data += s.recv(1 << 16)
+            exchange(s, request, end)
 
 
 def cpu_per_sequential_request(pids: dict[str, int], ports: dict[str, int], request: bytes,
@@ -176,10 +176,7 @@ def stock_list_p50(port: int, runs: int = 50) -> float:
     with socket.create_connection(("127.0.0.1", port)) as s:
         for _ in range(runs):
             t0 = time.perf_counter()
-            s.sendall(b"LIST VAR ups\n")
-            data = b""
-            while not data.endswith(end):
-                data += s.recv(1 << 16)
+            exchange(s, b"LIST VAR ups\n", end)
             times.append(time.perf_counter() - t0)
     return statistics.median(times)
 
