@@ -1,15 +1,12 @@
 """The upsd network protocol (TCP 3493): vocabulary shared by upsd and every client.
 
 Requests and replies are parseconf-tokenized lines (``parseconf``). This module holds the
-error codes, the client-side messages C's libupsclient prints for them, the fixed texts,
-and helpers that build and read reply lines, so both sides speak from one table.
+error codes, the client-side messages C's libupsclient prints for them, the fixed texts
+and the reply-line builder, so both sides speak from one table.
 """
 
 from __future__ import annotations
 
-from .parseconf import quote, split_line
-
-PORT = 3493
 NETVER = "1.3"
 MAX_REPLY = 512  # C truncates a reply line to 512 bytes, losing the LF
 
@@ -84,23 +81,3 @@ def reply(*words: str) -> bytes:
     if len(data) > MAX_REPLY:
         data = data[:MAX_REPLY]
     return data
-
-
-def value_reply(kind: str, ups: str, name: str, escaped_value: str) -> bytes:
-    """``VAR ups name "value"`` and friends; ``escaped_value`` is already pconf-encoded."""
-    return reply(kind, ups, name, f'"{escaped_value}"')
-
-
-def request(*words: str, quote_last: bool = False) -> bytes:
-    """A client request line; the last word quoted (and escaped) when it is a value."""
-    if quote_last and words:
-        words = (*words[:-1], quote(words[-1]))
-    return (" ".join(words) + "\n").encode("latin-1", "replace")
-
-
-def parse_reply(line: str) -> list[str]:
-    return split_line(line)
-
-
-def is_err(line: str) -> bool:
-    return line.startswith("ERR")

@@ -16,15 +16,6 @@ TRACKING_TEXT = {
     FAILED: "ERR FAILED", CONVERSION_FAILED: "ERR INVALID-ARGUMENT",
 }
 
-# Minimum word counts upsd requires of driver messages (fewer: ignored).
-MIN_WORDS = {
-    "PONG": 1, "DUMPDONE": 1, "DATASTALE": 1, "DATAOK": 1,
-    "ADDCMD": 2, "DELCMD": 2, "DELINFO": 2,
-    "SETFLAGS": 3, "SETINFO": 3, "ADDENUM": 3, "DELENUM": 3, "SETAUX": 3, "TRACKING": 3,
-    "ADDRANGE": 4, "DELRANGE": 4,
-}
-
-
 def line(*words: str) -> bytes:
     return (" ".join(words) + "\n").encode("latin-1", "replace")
 

@@ -14,7 +14,7 @@ import sys
 import time
 
 from .. import paths
-from ..client import Client, NutError, split_name
+from ..client import DEFAULT_PORT, Client, NutError, split_name
 from ..cnum import atoi
 from ..daemon import background, become_user, get_user, pidfile_path, write_pidfile
 from ..log import log
@@ -114,7 +114,7 @@ class Target:
         self.logfn = logfn
         self.upsname: str | None = None
         self.host = "localhost"
-        self.port = 3493
+        self.port = DEFAULT_PORT
         self.client: Client | None = None
         self.file = None
 
