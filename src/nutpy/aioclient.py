@@ -196,9 +196,9 @@ class AsyncClient(_Api):
                 await self.close()
                 raise TLSError(f"SSL is not available (upsd said: {line})")
             return False
-        from .client import Client
+        from .client import tls_context
         try:
-            context = Client._tls_context(self)  # only reads the cert* attributes
+            context = tls_context(self.certpath, self.certverify, self.certfile)
         except TLSError:
             await self.close()
             raise

@@ -676,7 +676,7 @@ class Client(_Api):
             return False
         # Only now: a refused STARTTLS (the usual case) must not cost the ssl import.
         try:
-            context = self._tls_context()
+            context = tls_context(self.certpath, self.certverify, self.certfile)
         except TLSError:
             self.close()
             raise
@@ -693,12 +693,14 @@ class Client(_Api):
         self.tls_active = True
         return True
 
-    def _tls_context(self):
-        from . import tls
-        try:
-            return tls.client_context(self.certpath, self.certverify, self.certfile)
-        except Exception as e:  # TLSConfigError, unreadable CA/cert files
-            raise TLSError(f"SSL error: {e}") from None
+
+def tls_context(certpath, certverify, certfile):
+    """The client TLS context for the sync and async clients; ``TLSError`` on failure."""
+    from . import tls
+    try:
+        return tls.client_context(certpath, certverify, certfile)
+    except Exception as e:  # TLSConfigError, unreadable CA/cert files
+        raise TLSError(f"SSL error: {e}") from None
 
 
 # ---------------------------------------------------------------------------------------
