@@ -10,7 +10,7 @@ import sys
 
 from .. import NUT_VERSION  # noqa: F401  (the clients print it as _cli.NUT_VERSION)
 from ..cliopt import GetOpt, err  # noqa: F401  (GetOpt: the clients' option parser)
-from ..client import Client, NutError, split_name
+from ..client import Client, NutError, ServerError, split_name
 
 DEFAULT_CONNECT_TIMEOUT = 10.0  # libupsclient (2.8.1+) default; NUT_DEFAULT_CONNECT_TIMEOUT
 
@@ -95,6 +95,17 @@ def parse_ups(text: str | None, message: str) -> tuple[str, str, int]:
             err(e.args[0])
         fatal(message)
         raise  # not reached
+
+
+OLD_UPSD = "upsd is too old to support this query"
+
+
+def list_error(e: NutError) -> str:
+    """The text C's clients print when a LIST fails: upsd answering UNKNOWN-COMMAND is
+    taken for a release that predates the query."""
+    if isinstance(e, ServerError) and e.code == "UNKNOWN-COMMAND":
+        return OLD_UPSD
+    return e.message
 
 
 def connect(host: str, port: int, timeout: float | None = -1.0) -> Client:

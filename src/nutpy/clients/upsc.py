@@ -84,7 +84,7 @@ class Upsc:
         try:
             items = self.client.list("VAR", ups, lenient=True)
         except NutError as e:
-            msg, simple = self._start_error(e, "upsd is too old to support this query")
+            msg, simple = self._start_error(e, _cli.OLD_UPSD)
             if self.json:
                 out('  "error": "%s"\n}\n' % (msg if simple else json_esc(msg)))
             fatal(f"Error: {msg}")
@@ -107,7 +107,7 @@ class Upsc:
         try:
             items = self.client.list("UPS", lenient=True)
         except NutError as e:
-            self.fail(*self._start_error(e, "upsd is too old to support this query"))
+            self.fail(*self._start_error(e, _cli.OLD_UPSD))
         if self.json:
             out("{\n" if verbose else "[\n")
         lines = []
@@ -139,7 +139,7 @@ class Upsc:
         try:
             items = self.client.list("CLIENT", ups, lenient=True)
         except NutError as e:
-            self.fail(*self._start_error(e, "upsd is too old to support this query"))
+            self.fail(*self._start_error(e, _cli.OLD_UPSD))
         if self.json:
             out("[\n")
         lines = []

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ..client import DEFAULT_TRACKING_TIMEOUT, SMALLBUF_TEXT, NutError, ServerError
+from ..client import DEFAULT_TRACKING_TIMEOUT, SMALLBUF_TEXT, NutError
 from . import _cli
 from ._cli import fatal, out
 
@@ -31,9 +31,7 @@ def list_cmds(client, ups: str) -> None:
     try:
         items = client.list("CMD", ups, lenient=True)
     except NutError as e:
-        if isinstance(e, ServerError) and e.code == "UNKNOWN-COMMAND":
-            fatal("Error: upsd is too old to support this query")
-        fatal(f"Error: {e.message}")
+        fatal(f"Error: {_cli.list_error(e)}")
     names = []
     for words in items:
         if len(words) < 3:

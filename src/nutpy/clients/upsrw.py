@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ..client import DEFAULT_TRACKING_TIMEOUT, NutError, ServerError
+from ..client import DEFAULT_TRACKING_TIMEOUT, NutError
 from ..cnum import atoi, strtol
 from ..parseconf import encode
 from . import _cli
@@ -116,9 +116,7 @@ class RwLister:
         try:
             items = self.client.list("RW", self.ups, lenient=True)
         except NutError as e:
-            if isinstance(e, ServerError) and e.code == "UNKNOWN-COMMAND":
-                fatal("Error: upsd is too old to support this query")
-            fatal(f"Error: {e.message}")
+            fatal(f"Error: {_cli.list_error(e)}")
         names = []
         for words in items:
             if len(words) < 4:
