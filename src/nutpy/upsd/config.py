@@ -277,12 +277,3 @@ def parse_users(lines: Iterable[parseconf.Line], path: str) -> tuple[Users, list
         if words[1] == "=":
             rest(first, words[2:])
     return users, msgs
-
-
-def load_users(path: str) -> tuple[Users, list[Message]]:
-    """OSError propagates for the caller's message."""
-    return parse_users(parseconf.read_file(path), path)
-
-
-def load_upsd_conf(path: str) -> tuple[UpsdConf, list[Message]]:
-    return parse_upsd_conf(parseconf.read_file(path), path)

@@ -10,7 +10,7 @@ import signal
 import socket
 import sys
 
-from .. import NUT_VERSION, daemon, eventloop, paths, upsconf
+from .. import NUT_VERSION, daemon, eventloop, parseconf, paths, upsconf
 from ..log import log
 from . import config
 from .descriptions import Descriptions
@@ -126,7 +126,7 @@ def _emit_all(msgs) -> None:
 def load_upsd_conf(path: str) -> config.UpsdConf:
     check_perms(path)
     try:
-        conf, msgs = config.load_upsd_conf(path)
+        conf, msgs = config.parse_upsd_conf(parseconf.read_file(path), path)
     except OSError as e:
         log.fatal(f"Can't open {path}: {e.strerror}")
     _emit_all(msgs)
@@ -136,7 +136,7 @@ def load_upsd_conf(path: str) -> config.UpsdConf:
 def load_users(path: str, fatal: bool = True) -> config.Users | None:
     check_perms(path)
     try:
-        users, msgs = config.load_users(path)
+        users, msgs = config.parse_users(parseconf.read_file(path), path)
     except OSError as e:
         log.warning(f"Can't open {path}: {e.strerror}")
         return config.Users() if fatal else None
@@ -453,7 +453,7 @@ def reload(d: Daemon, confdir: str) -> None:
         apply_ups_table(d.server, ups_entries(ups_conf), reloading=True, daemon=d)
     try:
         check_perms(conf_path)
-        conf, msgs = config.load_upsd_conf(conf_path)
+        conf, msgs = config.parse_upsd_conf(parseconf.read_file(conf_path), conf_path)
     except (OSError, SystemExit) as e:
         log.error(f"Reload failed: {e}")
     else:
