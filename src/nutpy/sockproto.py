@@ -50,6 +50,24 @@ def setaux(var: str, aux: int) -> bytes:
     return line("SETAUX", var, str(aux))
 
 
+# SETFLAGS words as bits (both sides keep flags as an int)
+FLAG_RW, FLAG_STRING, FLAG_NUMBER = 1, 2, 4
+_FLAG_WORDS = ((FLAG_RW, "RW"), (FLAG_STRING, "STRING"), (FLAG_NUMBER, "NUMBER"))
+_FLAG_BY_NAME = {word: bit for bit, word in _FLAG_WORDS}
+
+
+def flag_words(flags: int) -> list[str]:
+    return [word for bit, word in _FLAG_WORDS if flags & bit]
+
+
+def parse_flags(words: list[str]) -> int:
+    """SETFLAGS words to bits; unknown words are ignored, case does not matter."""
+    flags = 0
+    for w in words:
+        flags |= _FLAG_BY_NAME.get(w.upper(), 0)
+    return flags
+
+
 def setflags(var: str, flags: list[str]) -> bytes:
     return line("SETFLAGS", var, *flags)
 

@@ -23,21 +23,9 @@ from ..cnum import strtol
 # C formats values into 256-byte buffers.
 MAX_VALUE_LEN = 255
 
-RW, STRING, NUMBER, IMMUTABLE = 1, 2, 4, 8
-_FLAG_WORDS = ((RW, "RW"), (STRING, "STRING"), (NUMBER, "NUMBER"))
-_FLAG_BY_NAME = {"RW": RW, "STRING": STRING, "NUMBER": NUMBER}
-
-
-def flag_words(flags: int) -> list[str]:
-    return [word for bit, word in _FLAG_WORDS if flags & bit]
-
-
-def parse_flags(words: list[str]) -> int:
-    """SETFLAGS words to bits; unknown words are ignored, case does not matter."""
-    flags = 0
-    for w in words:
-        flags |= _FLAG_BY_NAME.get(w.upper(), 0)
-    return flags
+RW, STRING, NUMBER = sockproto.FLAG_RW, sockproto.FLAG_STRING, sockproto.FLAG_NUMBER
+IMMUTABLE = 8  # driver-side only: never sent
+flag_words, parse_flags = sockproto.flag_words, sockproto.parse_flags
 
 
 @dataclass

@@ -29,10 +29,11 @@ from ..netproto import MAX_REPLY as MAX_LINE
 from ..netproto import NETVER, err
 from ..netproto import reply as line
 from ..parseconf import encode
+from ..sockproto import FLAG_RW, FLAG_STRING
 from .config import Users, password_matches
 from .config import password_check_is_quick as _verify_is_quick
 from .descriptions import Descriptions
-from .state import FLAG_RW, FLAG_STRING, UpsData
+from .state import UpsData
 
 VER_TEXT = f"Network UPS Tools upsd {NUT_VERSION} - http://www.networkupstools.org/"
 HELP_TEXT = ("Commands: HELP VER PROTVER GET LIST SET INSTCMD LOGIN LOGOUT USERNAME "

@@ -9,11 +9,8 @@ stored both raw and pconf-escaped (the escaped copy is what GET/LIST send).
 from __future__ import annotations
 
 from ..cnum import atoi
-
 from ..parseconf import encode
-
-FLAG_RW, FLAG_STRING, FLAG_NUMBER = 1, 2, 4
-_FLAG_WORDS = {"RW": FLAG_RW, "STRING": FLAG_STRING, "NUMBER": FLAG_NUMBER}
+from ..sockproto import parse_flags
 
 
 class Var:
@@ -124,10 +121,7 @@ class UpsData:
         var = self.vars.get(name.lower())
         if cmd == "SETFLAGS":
             if var is not None:
-                flags = 0
-                for word in words[2:]:
-                    flags |= _FLAG_WORDS.get(word.upper(), 0)
-                var.flags = flags
+                var.flags = parse_flags(words[2:])
                 self._changed()
             return True, None
         if cmd == "ADDENUM":
