@@ -177,7 +177,7 @@ class NutEnv:
                 os.kill(pid, signal.SIGTERM)
             except OSError:
                 pass
-            wait_for(lambda: not _alive(pid), 10, what=f"{name} to exit")
+            wait_for(lambda: not alive(pid), 10, what=f"{name} to exit")
 
     def close(self) -> None:
         for p in reversed(self.procs):
@@ -187,12 +187,13 @@ class NutEnv:
                     stream.close()
 
 
-def _alive(pid: int) -> bool:
+def alive(pid: int) -> bool:
+    """The process exists and is not a zombie (a zombie child of ours counts as gone)."""
     try:
         os.kill(pid, 0)
     except OSError:
         return False
-    try:  # a zombie child of ours counts as gone
+    try:
         with open(f"/proc/{pid}/stat") as f:
             return f.read().split(")")[-1].split()[0] != "Z"
     except OSError:

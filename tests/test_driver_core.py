@@ -13,7 +13,7 @@ import time
 
 import pytest
 
-from harness import c_prog, our_prog, require_c_nut, require_root, wait_for
+from harness import alive, c_prog, our_prog, require_c_nut, require_root, wait_for
 
 CONF = "[u]\n  driver = dummy-ups\n  port = u.dev\n"
 DEV = "ups.status: OL\nbattery.charge: 90\nups.mfr: Acme\n"
@@ -242,11 +242,7 @@ def start_bg(env, *extra):
 
 
 def gone(pid):
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            return f.read().split(")")[-1].split()[0] == "Z"
-    except OSError:
-        return True
+    return not alive(pid)
 
 
 def test_background_lifecycle_and_duplicate(env):

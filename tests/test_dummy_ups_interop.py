@@ -12,7 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from harness import NutEnv, c_prog, our_prog, require_c_nut, require_fixtures, wait_for
+from harness import (NutEnv, alive, c_prog, our_prog, require_c_nut, require_fixtures,
+                     wait_for)
 from nutpy import parseconf
 
 pytestmark = pytest.mark.interop
@@ -81,16 +82,8 @@ def stop_by_pidfiles(env: NutEnv, names: list[str]) -> None:
             pass
     deadline = time.monotonic() + 10
     for pid in pids:
-        while time.monotonic() < deadline and _running(pid):
+        while time.monotonic() < deadline and alive(pid):
             time.sleep(0.02)
-
-
-def _running(pid: int) -> bool:
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            return f.read().split(")")[-1].split()[0] != "Z"
-    except OSError:
-        return False
 
 
 def write_confs(env: NutEnv, sections: dict[str, str]) -> None:

@@ -10,7 +10,6 @@ import asyncio
 import base64
 import hashlib
 import os
-import socket
 import threading
 import time
 
@@ -20,6 +19,7 @@ from nutpy import parseconf, passwords, tcpwrappers
 from nutpy.upsd import config, main, protocol
 from nutpy.upsd.protocol import Deferred, Server, Session, Ups
 from nutpy.upsd.server import ClientConn, Daemon
+from test_upsd_support import LineClient
 
 
 def _iterations_for(seconds: float) -> int:
@@ -197,30 +197,18 @@ class LiveUpsd:
             self.daemon._check_executor.shutdown(wait=True)
 
 
-class Client:
-    def __init__(self, port: int) -> None:
-        self.sock = socket.create_connection(("127.0.0.1", port), timeout=20)
-        self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        self.buf = b""
+class Client(LineClient):
+    """``LineClient`` reading one line at a time, with room for a slow check's reply."""
 
-    def send(self, data: bytes) -> None:
-        self.sock.sendall(data)
+    def __init__(self, port: int) -> None:
+        super().__init__(port, timeout=20)
 
     def line(self) -> bytes:
-        while b"\n" not in self.buf:
-            data = self.sock.recv(65536)
-            if not data:
-                raise ConnectionError("closed")
-            self.buf += data
-        out, self.buf = self.buf.split(b"\n", 1)
-        return out + b"\n"
+        return self.read_lines(1, timeout=20)[0]
 
     def ask(self, line: str) -> bytes:
-        self.send(line.encode() + b"\n")
+        self.send(line + "\n")
         return self.line()
-
-    def close(self) -> None:
-        self.sock.close()
 
 
 @pytest.fixture(scope="module")
