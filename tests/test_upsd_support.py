@@ -1,5 +1,5 @@
 """Helpers for the upsd tests: a scripted fake driver (Unix socket, driver side of the
-protocol) and a tiny line client. Shared by tests/test_upsd*.py and bench/upsd.py."""
+protocol) and a tiny line client. Shared by the tests/test_upsd*.py files."""
 
 from __future__ import annotations
 
