@@ -97,6 +97,15 @@ def have_nss_tools() -> bool:
     return bool(shutil.which("certutil") and shutil.which("pk12util"))
 
 
+NSS_MISSING = "NSS tools missing (apt-get install -y libnss3-tools)"
+
+
+def require_nss_tools() -> None:
+    from harness import require
+
+    require(have_nss_tools(), NSS_MISSING)
+
+
 def make_nss_db(directory: Path, identities: dict[str, Issued] = {},
                 cas: dict[str, tuple[Issued, str]] = {}, password: str = "",
                 issuer: Issued | None = None) -> Path:

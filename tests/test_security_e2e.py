@@ -223,7 +223,7 @@ def test_c_upsmon_logs_in_over_verified_tls_and_nothing_leaks(stack, proxy):
     upsmon instances run at once (one wait for all); only the well-configured one may
     log in, and none may show USERNAME/PASSWORD to the proxy."""
     if stack.nssdb is None:
-        pytest.skip("NSS tools missing (apt-get install -y libnss3-tools)")
+        certs.require_nss_tools()
     require_private_run_nut()
     good = proxy()
     plain = proxy(stack.plain_port)
@@ -456,8 +456,7 @@ def test_c_upsd_starttls_with_pipelined_command(tmp_path, stack):
     """What C 2.8.0 (NSS build) does with ``STARTTLS\\nLIST UPS\\n`` in one write, for
     docs/security.md: it answers ``OK STARTTLS`` only; the pipelined bytes are never
     run in clear (NSS then reads them as a broken handshake)."""
-    if not certs.have_nss_tools():
-        pytest.skip("NSS tools missing (apt-get install -y libnss3-tools)")
+    certs.require_nss_tools()
     env = NutEnv(tmp_path / "c-upsd")
     db = certs.make_nss_db(tmp_path / "nssdb", {"ups1": stack.server},
                            {"CA": (stack.ca, "CT,,")}, password="pw", issuer=stack.ca)

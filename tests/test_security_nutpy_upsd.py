@@ -151,8 +151,7 @@ def test_tcp_wrappers_rules_apply_to_auth_commands(stack):
 
 
 def test_nss_database_certpath(stack, tmp_path):
-    if not certs.have_nss_tools():
-        pytest.skip("NSS tools missing (apt-get install -y libnss3-tools)")
+    certs.require_nss_tools()
     db = certs.make_nss_db(tmp_path / "nssdb", {"ups1": stack.server},
                            {"CA": (stack.ca_obj, "CT,,")}, password="dbpw",
                            issuer=stack.ca_obj)

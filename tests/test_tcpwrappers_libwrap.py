@@ -5,15 +5,18 @@ paths pointed at temp files) and through our evaluator; every verdict must agree
 from __future__ import annotations
 
 import ctypes
+import glob
 import os
 import random
 from pathlib import Path
 
 import pytest
 
+from harness import require
 from nutpy import tcpwrappers as tw
 
-LIBWRAP = "/lib/x86_64-linux-gnu/libwrap.so.0"
+LIBWRAP = next(iter(sorted(glob.glob("/lib/*/libwrap.so.0")
+                           + glob.glob("/usr/lib/*/libwrap.so.0"))), "libwrap.so.0")
 
 DAEMONS = ["upsd", "UPSD", "ups*", "u?sd", "ALL", "KNOWN", "sshd", "upsd@ALL",
            "upsd@unknown", "upsd@127.0.0.1", ".psd", "ups.", "EXCEPT", "x*y"]
@@ -78,8 +81,7 @@ class LibWrap:
 
 @pytest.fixture(scope="module")
 def libwrap(tmp_path_factory):
-    if not os.path.exists(LIBWRAP):
-        pytest.skip("libwrap0 not installed (apt-get install -y libwrap0)")
+    require(os.path.exists(LIBWRAP), "libwrap0 not installed (apt-get install -y libwrap0)")
     lw = LibWrap(tmp_path_factory.mktemp("libwrap"))
     yield lw
     lw.close()
