@@ -265,6 +265,17 @@ def test_foreground_sigterm_cleans_up(env):
     assert not env.socket_path("dummy-ups", "u").exists()  # C 2.8.0 leaves it behind
 
 
+def test_sigterm_as_soon_as_pidfile_appears(env):
+    # a supervisor may signal the moment the PID file exists, before the socket is up
+    p = env.start([our_prog("dummy-ups"), "-a", "u", "-u", "root", "-FF"])
+    pidfile = env.state / "dummy-ups-u.pid"
+    wait_for(pidfile.exists, 10, interval=0.0005, what="PID file")
+    p.send_signal(signal.SIGTERM)
+    assert p.wait(10) == 0
+    assert not pidfile.exists()
+    assert not env.socket_path("dummy-ups", "u").exists()
+
+
 def test_control_commands_and_reload(env):
     pid = start_bg(env)
     dumpall = lambda: query(env, b"DUMPALL\n", b"DUMPDONE\n")

@@ -5,6 +5,7 @@ dropping clients, ALLOW_NO_DEVICE, world-readable warnings, listeners."""
 from __future__ import annotations
 
 import os
+import signal
 import socket
 
 import pytest
@@ -97,6 +98,16 @@ def test_world_readable_warning(nutenv):
 
 def _wait_serving(port: int) -> None:
     wait_for(lambda: port_open(port), 10, what="upsd port")
+
+
+def test_sigterm_as_soon_as_pidfile_appears(nutenv):
+    setup(nutenv)
+    p = nutenv.start([our_prog("upsd"), "-FF", "-u", "root"])
+    pidfile = nutenv.state / "upsd.pid"
+    wait_for(pidfile.exists, 10, interval=0.0005, what="PID file")
+    p.send_signal(signal.SIGTERM)
+    assert p.wait(10) == 0
+    assert not pidfile.exists()
 
 
 def test_foreground_ff_pidfile_reload_and_stop(nutenv):

@@ -144,3 +144,20 @@ def background(ready_fd: int | None = None) -> None:
 
 def ignore_sigpipe() -> None:
     signal.signal(signal.SIGPIPE, signal.SIG_IGN)
+
+
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGQUIT)
+
+
+def catch_early_signals() -> list[int]:
+    """Record stop signals until the event loop installs its own handlers.
+
+    A supervisor may signal us as soon as the PID file or a socket exists. The default action
+    would kill us without removing either, so C sets its handlers up first. The loop checks
+    the returned list once its handlers are in place. An early SIGHUP is dropped: the
+    configuration was only just read."""
+    caught: list[int] = []
+    for sig in STOP_SIGNALS:
+        signal.signal(sig, lambda sig, _frame: caught.append(sig))
+    signal.signal(signal.SIGHUP, lambda _sig, _frame: None)
+    return caught

@@ -163,6 +163,7 @@ class DriverCore:
         self._stop = None
         self._wake = None
         self.server = None  # sockserver.DriverSocketServer
+        self.early_signals: list[int] = []  # from daemon.catch_early_signals
         self.socket_gid: int | None = None
         self.devnull: int | None = None
 
@@ -486,6 +487,7 @@ class DriverCore:
         self.driver.preload()
 
         daemon.ignore_sigpipe()
+        self.early_signals = daemon.catch_early_signals()
         pw = daemon.get_user(self.user)
         # looked up / opened before chroot: the jail may have neither /etc/group nor /dev
         try:
@@ -539,6 +541,9 @@ class DriverCore:
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="device")
         self._stop = asyncio.Event()
         self._wake = asyncio.Event()
+        self._install_signals()
+        if self.early_signals:
+            self._signal_exit(self.early_signals[0])
         state = self.state
         state.status.ignorelb = self.ignorelb
         try:
@@ -576,7 +581,6 @@ class DriverCore:
             for cmd in BUILTIN_COMMANDS:
                 state.addcmd(cmd)
             state.setinfo("driver.state", "quiet")
-            self._install_signals()
             if ready_fd is not None:
                 _announce_ready(ready_fd, self.devnull)
             return await self._main_loop(first_hint)

@@ -338,6 +338,7 @@ def main(argv: list[str] | None = None) -> int:
 
     if opts.cmd is not None:
         return daemon.signal_running(pidfile, opts.cmd, opts.pid)
+    early_signals = daemon.catch_early_signals()
     if opts.pid is not None:
         alive = _alive(opts.pid)
     else:
@@ -406,6 +407,7 @@ def main(argv: list[str] | None = None) -> int:
     server.throttle = _login_throttle()
 
     d = Daemon(conf, users, server, listeners)
+    d.early_signals = early_signals
     d.maxconn = conf.maxconn if conf.maxconn is not None else default_maxconn()
 
     if opts.foreground == 0:

@@ -435,6 +435,7 @@ class Daemon:
         self.throttle_parse = Throttle(burst=10, period=60.0)
         self.throttle_maxconn = Throttle(burst=5, period=60.0)
         self.stop_signal: int | None = None
+        self.early_signals: list[int] = []  # from daemon.catch_early_signals
         self.reload_cb: Callable[[], None] | None = None
         self._stopped: asyncio.Event | None = None
         self._servers: list = []
@@ -571,6 +572,8 @@ class Daemon:
         for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGQUIT):
             loop.add_signal_handler(sig, self.request_stop, sig)
         loop.add_signal_handler(signal.SIGHUP, self.request_reload)
+        if self.early_signals:
+            self.request_stop(self.early_signals[0])
         for sock in self.listeners:
             srv = await loop.create_server(lambda: ClientConn(self), sock=sock,
                                            backlog=1024)
