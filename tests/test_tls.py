@@ -8,9 +8,7 @@ import os
 import socket
 import ssl
 import subprocess
-import tempfile
 import threading
-from pathlib import Path
 
 import pytest
 
@@ -290,7 +288,8 @@ def nss(pki):
     return type("N", (), dict(server_db=server_db, open_db=open_db, client_db=client_db))
 
 
-def test_server_context_from_nss_database(pki, nss):
+def test_server_context_from_nss_database(pki, nss, tmp_path, monkeypatch):
+    monkeypatch.setenv("TMPDIR", str(tmp_path))  # other processes' files are not ours to count
     ctx = tls.server_context(None, str(nss.server_db), ("My nut server", "dbpass"), 0, True)
     assert handshake(ctx, tls.client_context(str(pki.ca_pem), True)) == (None, None)
     ctx = tls.server_context(None, str(nss.open_db), ("My nut server", ""), 0, False)
@@ -299,8 +298,7 @@ def test_server_context_from_nss_database(pki, nss):
     ctx = tls.server_context(None, f"sql:{nss.open_db}", ("My nut server", ""), 0, False)
     assert handshake(ctx, tls.client_context(str(pki.ca_pem), True)) == (None, None)
     # the exported key file does not outlive the call
-    leftovers = list(Path(tempfile.gettempdir()).glob("nutpy-tls-*"))
-    assert leftovers == []
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_nss_database_errors(nss):
