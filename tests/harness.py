@@ -109,6 +109,15 @@ def port_open(port: int, host: str = "127.0.0.1") -> bool:
         return False
 
 
+def dump_complete(status_reply: str | bytes) -> bool:
+    """Whether a reply to GET VAR <ups> ups.status shows upsd holds the driver's whole dump.
+    An ERR (driver not yet connected) does not: upsd's next step is to connect and answer
+    WAIT until the dump is done."""
+    if isinstance(status_reply, bytes):
+        status_reply = status_reply.decode()
+    return status_reply.startswith("VAR ") and "WAIT" not in status_reply
+
+
 class NutEnv:
     """A NUT installation in a temp dir: ``etc/`` (NUT_CONFPATH) and ``state/``
     (NUT_STATEPATH, mode 0770). Processes started through it are killed at teardown."""

@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 import certs
-from harness import NutEnv, c_prog, our_prog, require_c_nut, require_root, wait_for
+from harness import NutEnv, c_prog, dump_complete, our_prog, require_c_nut, require_root, wait_for
 
 HOST = "ups.example.com"
 DUMMY = "ups.status: OL\nbattery.charge: 77\n"
@@ -129,7 +129,7 @@ def jailed_upsd(jailed):
     except TimeoutError:
         env.stop(upsd)
         pytest.fail("jailed upsd did not start: " + upsd.stderr.read().decode()[-2000:])
-    wait_for(lambda: "WAIT" not in ask(env.port, "GET VAR eaton ups.status"), 15,
+    wait_for(lambda: dump_complete(ask(env.port, "GET VAR eaton ups.status")), 15,
              what="jailed upsd serving eaton")
     yield upsd
     env.stop(upsd)

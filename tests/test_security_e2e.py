@@ -18,7 +18,7 @@ import time
 import pytest
 
 import certs
-from harness import NutEnv, c_prog, our_prog, require_c_nut, wait_for
+from harness import NutEnv, c_prog, dump_complete, our_prog, require_c_nut, wait_for
 from nutpy import client as nutclient
 from nutpy import tls
 
@@ -137,7 +137,7 @@ def stack(tmp_path_factory):
     start_logged(env, [our_prog("upsd"), "-F", "-u", "root"], "upsd.log",
                  NUTPY_HOSTS_ALLOW=str(allow), NUTPY_HOSTS_DENY=str(deny))
     env.wait_port()
-    wait_for(lambda: "WAIT" not in ask(env.port, "GET VAR eaton ups.status")[0], 15,
+    wait_for(lambda: dump_complete(ask(env.port, "GET VAR eaton ups.status")[0]), 15,
              what="upsd serving eaton")
 
     # the plaintext-only server: same data, no certificate

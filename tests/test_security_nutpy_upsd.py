@@ -12,8 +12,8 @@ import ssl
 import pytest
 
 import certs
-from harness import (BENCH_DEV, NutEnv, c_prog, our_prog, require_c_nut, require_fixtures,
-                     wait_for)
+from harness import (BENCH_DEV, NutEnv, c_prog, dump_complete, our_prog, require_c_nut,
+                     require_fixtures, wait_for)
 from nutpy import passwords, tls
 
 HOST = "ups.example.com"
@@ -80,7 +80,7 @@ def stack(tmp_path_factory):
     def served():
         s = Session(env.port)
         try:
-            return "WAIT" not in s.ask("GET VAR eaton ups.status")
+            return dump_complete(s.ask("GET VAR eaton ups.status"))
         finally:
             s.close()
 

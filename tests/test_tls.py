@@ -231,12 +231,14 @@ def test_client_misconfiguration_fails_closed(pki):
         tls.client_context("/nonexistent/certs", True)
 
 
-def test_server_context_from_upsd_conf_object(pki):
-    class Conf:
-        certfile, certpath, certident = str(pki.server_pem), None, None
-        certrequest, disable_weak_ssl = 0, True
+def test_upsd_builds_its_context_from_upsd_conf(pki):
+    from nutpy import parseconf
+    from nutpy.upsd import config, main
 
-    ctx = tls.server_context(Conf())
+    text = f"CERTFILE {pki.server_pem}\nCERTREQUEST NO\nDISABLE_WEAK_SSL true\n"
+    conf, msgs = config.parse_upsd_conf(parseconf.parse_text(text.encode()), "upsd.conf")
+    assert msgs == []
+    ctx = main._tls_context(conf)
     assert ctx.minimum_version == ssl.TLSVersion.TLSv1_2
     assert handshake(ctx, tls.client_context(str(pki.ca_pem), True)) == (None, None)
 
@@ -256,13 +258,6 @@ def test_certhost_lookup():
     assert tls.certhost_lookup(hosts, "other", 3493, default_verify=True,
                                default_forcessl=True) == ("other", True, True)
     assert tls.certhost_lookup({"ups9": ("name9", "1x", "0")}, "ups9") == ("name9", True, False)
-
-
-def test_parse_certrequest():
-    assert [tls.parse_certrequest(v) for v in ("0", "1", "2", "no", "Request", "REQUIRE")] \
-        == [0, 1, 2, 0, 1, 2]
-    with pytest.raises(ValueError):
-        tls.parse_certrequest("maybe")
 
 
 # ----------------------------------------------------------------------------- NSS

@@ -34,7 +34,6 @@ STARTTLS_REPLY_TIMEOUT = 10.0  # client waiting for the reply to STARTTLS
 STARTTLS_OK = b"OK STARTTLS\n"
 
 CERTREQ_NO, CERTREQ_REQUEST, CERTREQ_REQUIRE = 0, 1, 2
-_CERTREQ_NAMES = {"NO": CERTREQ_NO, "REQUEST": CERTREQ_REQUEST, "REQUIRE": CERTREQ_REQUIRE}
 
 # DISABLE_WEAK_SSL: TLS >= 1.2 with forward-secret AEAD suites only (TLS 1.3 suites are
 # all strong and not affected by this string).
@@ -47,16 +46,6 @@ _NSS_TOOL_TIMEOUT = 30.0
 
 class TLSConfigError(Exception):
     """TLS is configured but cannot be set up as configured."""
-
-
-def parse_certrequest(value: str) -> int:
-    """upsd.conf CERTREQUEST: 0/1/2 or NO/REQUEST/REQUIRE (any case)."""
-    v = value.strip().upper()
-    if v in _CERTREQ_NAMES:
-        return _CERTREQ_NAMES[v]
-    if v in ("0", "1", "2"):
-        return int(v)
-    raise ValueError(f"invalid CERTREQUEST value: {value}")
 
 
 # ----------------------------------------------------------------------------- NSS
@@ -295,18 +284,7 @@ def server_context(certfile=None, certpath: str | None = None,
     database and ``certident`` (nickname, password) names the server certificate.
     ``certrequest``: 0 no client certificate; 1 ask for one and verify it if sent;
     2 require a valid one. Client certificates are verified against ``certpath`` (CA
-    directory, bundle or NSS database: CAs trusted for clients, flag ``T``).
-
-    For convenience the first argument may also be an object with the upsd.conf
-    attributes ``certfile``, ``certpath``, ``certident``, ``certrequest`` and
-    ``disable_weak_ssl``."""
-    if certfile is not None and not isinstance(certfile, (str, os.PathLike)):
-        conf = certfile
-        certfile = getattr(conf, "certfile", None)
-        certpath = getattr(conf, "certpath", None)
-        certident = getattr(conf, "certident", None)
-        certrequest = getattr(conf, "certrequest", CERTREQ_NO) or CERTREQ_NO
-        disable_weak = bool(getattr(conf, "disable_weak_ssl", False))
+    directory, bundle or NSS database: CAs trusted for clients, flag ``T``)."""
     if certrequest not in (CERTREQ_NO, CERTREQ_REQUEST, CERTREQ_REQUIRE):
         raise TLSConfigError(f"invalid CERTREQUEST {certrequest!r}: use NO, REQUEST or REQUIRE")
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)

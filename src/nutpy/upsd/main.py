@@ -300,7 +300,8 @@ def _tls_context(conf: config.UpsdConf):
     from .. import tls
 
     try:
-        return tls.server_context(conf)
+        return tls.server_context(conf.certfile, conf.certpath, conf.certident,
+                                  conf.certrequest, conf.disable_weak_ssl)
     except Exception as e:
         log.fatal(f"Fatal error: can not initialize SSL: {e}")
 
