@@ -9,7 +9,7 @@ import time
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from test_client_env import FakeUpsd, shared_server, upsd_kinds
+from test_client_env import FakeUpsd
 
 from nutpy.aioclient import AsyncClient
 from nutpy.client import (Client, ConnectionFailure, ListReply, ProtocolError, PyNUTClient,
@@ -78,11 +78,6 @@ def test_split_name_errors(text):
 
 
 # -- against a real upsd ----------------------------------------------------------------
-
-@pytest.fixture(scope="module", params=upsd_kinds())
-def server(request, tmp_path_factory):
-    return shared_server(request.param, tmp_path_factory, request)
-
 
 def test_client_reads_what_c_upsc_reads(server):
     with Client("127.0.0.1", server.port) as nut:

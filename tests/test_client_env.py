@@ -237,6 +237,11 @@ def shared_server(kind: str, tmp_path_factory, request) -> NutServer:
     return _servers[kind]
 
 
+def at(server: NutServer, ups: str, v6: bool = False) -> str:
+    """``ups@host:port`` naming ``server`` over IPv4, or over IPv6 with ``v6``."""
+    return f"{ups}@[::1]:{server.port}" if v6 else f"{ups}@127.0.0.1:{server.port}"
+
+
 def compare(server: NutServer, prog: str, args: list[str], input: str | None = None,
             timeout: float = 30) -> tuple:
     """Run C ``prog`` and ours with the same arguments; both normalised results."""

@@ -8,18 +8,9 @@ import json
 import pytest
 
 from harness import our_prog
-from test_client_env import HANGUP, FakeUpsd, compare, shared_server, upsd_kinds
+from test_client_env import FakeUpsd, HANGUP, at, compare
 
 from nutpy.client import Client
-
-
-@pytest.fixture(scope="module", params=upsd_kinds())
-def server(request, tmp_path_factory):
-    return shared_server(request.param, tmp_path_factory, request)
-
-
-def at(server, ups: str, v6: bool = False) -> str:
-    return f"{ups}@[::1]:{server.port}" if v6 else f"{ups}@127.0.0.1:{server.port}"
 
 
 CASES = {

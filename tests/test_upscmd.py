@@ -4,16 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from test_client_env import FakeUpsd, compare, shared_server, upsd_kinds
-
-
-@pytest.fixture(scope="module", params=upsd_kinds())
-def server(request, tmp_path_factory):
-    return shared_server(request.param, tmp_path_factory, request)
-
-
-def at(server, ups: str, v6: bool = False) -> str:
-    return f"{ups}@[::1]:{server.port}" if v6 else f"{ups}@127.0.0.1:{server.port}"
+from test_client_env import FakeUpsd, at, compare
 
 
 ADMIN = ["-u", "admin", "-p", "secret"]

@@ -11,14 +11,9 @@ import time
 import pytest
 
 from harness import c_prog, our_prog, wait_for
-from test_client_env import SSL_NOISE, shared_server, upsd_kinds
+from test_client_env import SSL_NOISE
 
 from nutpy.clients.upslog import compile_format
-
-
-@pytest.fixture(scope="module", params=upsd_kinds())
-def server(request, tmp_path_factory):
-    return shared_server(request.param, tmp_path_factory, request)
 
 
 FORMAT = ("%HOST% %UPSHOST% <%VAR ups.status%> %VAR battery.charge% %VAR no.such% "
