@@ -165,6 +165,15 @@ def test_async_list_var_has_no_delayed_ack_stall(server):
     assert p50s[-1] < STALL_BOUND, f"async LIST VAR p50 of each batch: {p50s}"
 
 
+def test_connection_errors_carry_c_messages():
+    with pytest.raises(ConnectionFailure) as e:
+        Client("127.0.0.1", 1)
+    assert str(e.value) == "Connection failure: Connection refused"
+    with pytest.raises(ConnectionFailure) as e:
+        Client("no-such-host.invalid", 3493)
+    assert str(e.value) == "No such host"
+
+
 def test_pynut_compatible_api(server):
     nut = PyNUTClient("127.0.0.1", server.port, login="admin", password="secret")
     assert nut.GetUPSList()[b"dummy"] == b'Test "dummy" UPS'
