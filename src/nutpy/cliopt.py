@@ -27,6 +27,13 @@ class GetOpt:
         self.optstring = optstring
         self.operands = self.args
 
+    @classmethod
+    def for_args(cls, args: list[str], optstring: str, default_prog: str) -> "GetOpt":
+        """For a ``main(args)`` given its arguments without argv[0]: messages name the
+        program as it was run, as glibc's do."""
+        prog = sys.argv[0] if sys.argv and sys.argv[0] else default_prog
+        return cls([prog, *args], optstring)
+
     def __iter__(self):
         args, optstring = self.args, self.optstring
         i = 0

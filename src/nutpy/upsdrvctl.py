@@ -254,8 +254,7 @@ def main(argv: list[str] | None = None) -> int:
     log.setup(prog)
     print(f"Network UPS Tools - UPS driver controller {NUT_VERSION}", flush=True)
     opts = Options()
-    parser = GetOpt([sys.argv[0] if sys.argv and sys.argv[0] else prog] + argv,
-                    "htu:r:DdFBVl")
+    parser = GetOpt.for_args(argv, "htu:r:DdFBVl", prog)
     listing: list[str] = []
     for opt, val in parser:  # one at a time, acting on each as C does
         opt = "-" + opt

@@ -368,9 +368,7 @@ class DriverCore:
         upsname_found = False
         from ..cliopt import GetOpt
 
-        # glibc names the program by argv[0] as it was run
-        parser = GetOpt([sys.argv[0] if sys.argv and sys.argv[0] else self.prog] + argv,
-                        "a:s:kFBDd:hx:Lqr:u:g:Vi:c:P:")
+        parser = GetOpt.for_args(argv, "a:s:kFBDd:hx:Lqr:u:g:Vi:c:P:", self.prog)
         for opt, arg in parser:  # one at a time: each acts before the next is read
             if opt == "?":
                 log.fatal(f"Error: unknown option -{arg}. Try -h for help.")

@@ -63,8 +63,7 @@ def parse_args(argv: list[str], prog: str) -> Options:
     from ..cliopt import GetOpt
 
     opts = Options()
-    parser = GetOpt([sys.argv[0] if sys.argv and sys.argv[0] else prog] + argv,
-                    "h46p:qr:i:fu:Vc:P:DFB")
+    parser = GetOpt.for_args(argv, "h46p:qr:i:fu:Vc:P:DFB", prog)
     for o, a in parser:  # one at a time: C acts on each option before reading the next
         o = "-" + o
         if o in ("-p", "-i"):
