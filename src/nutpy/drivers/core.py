@@ -485,7 +485,6 @@ class DriverCore:
         self.driver.preload()
 
         daemon.ignore_sigpipe()
-        self.early_signals = daemon.catch_early_signals()
         pw = daemon.get_user(self.user)
         # looked up / opened before chroot: the jail may have neither /etc/group nor /dev
         try:
@@ -515,6 +514,9 @@ class DriverCore:
         ready_fd = None
         if self.background and not self.forceshutdown and not self.dump_count:
             ready_fd = fork_until_ready()
+        # only here: the parent waiting for our readiness keeps the default actions, so
+        # Ctrl-C still stops a start that hangs; we have created nothing before this point
+        self.early_signals = daemon.catch_early_signals()
         if write_pid:
             daemon.write_pidfile(self.pidfile)
         try:
