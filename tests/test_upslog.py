@@ -25,13 +25,13 @@ def start(server, prog: str, args: list[str]) -> subprocess.Popen:
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
-def test_upslog_lines_match_c(server):
-    base = f"h3-upslog-{os.getpid()}"
-    args = ["-u", "root", "-i", "1", "-l", "-", "-s", f"dummy@127.0.0.1:{server.port}",
-            "-f", FORMAT]
+def run_both(server, args: list[str], name: str, seconds: float) -> list[tuple[str, str, int]]:
+    """C's upslog and ours side by side for ``seconds``, then SIGTERM: (stdout, stderr
+    without the SSL notice, exit status) of each, C's first. Their PID files are removed."""
+    base = f"{name}-{os.getpid()}"
     procs = [start(server, c_prog("upslog"), [*args, "-p", base + "-c"]),
              start(server, our_prog("upslog"), [*args, "-p", base + "-ours"])]
-    time.sleep(2.3)
+    time.sleep(seconds)
     results = []
     for p in procs:
         p.send_signal(signal.SIGTERM)
@@ -40,7 +40,13 @@ def test_upslog_lines_match_c(server):
     for path in (f"/run/nut/{base}-c.pid", f"/run/nut/{base}-ours.pid"):
         if os.path.exists(path):
             os.unlink(path)
-    (c_out, c_err, c_rc), (out, err, rc) = results
+    return results
+
+
+def test_upslog_lines_match_c(server):
+    args = ["-u", "root", "-i", "1", "-l", "-", "-s", f"dummy@127.0.0.1:{server.port}",
+            "-f", FORMAT]
+    (c_out, c_err, c_rc), (out, err, rc) = run_both(server, args, "h3-upslog", 2.3)
     assert (err, rc) == (c_err, c_rc) == ("Signal 15: exiting\n", 0)
     c_lines, lines = c_out.splitlines(), out.splitlines()
     assert lines[:2] == c_lines[:2]
@@ -153,20 +159,10 @@ def test_upslog_time_without_format_does_not_crash(server):
 def test_upslog_long_format_and_wrapping_interval_match_c(server):
     """C cuts a log line short of LARGEBUF (1024) and reads -i with atoi (wraps to 32
     bits)."""
-    base = f"h3-upslog-long-{os.getpid()}"
     args = ["-u", "root", "-i", "4294967297", "-l", "-", "-s",
             f"dummy@127.0.0.1:{server.port}", "-f", "x" * 1500 + " %VAR ups.status%"]
-    procs = [start(server, c_prog("upslog"), [*args, "-p", base + "-c"]),
-             start(server, our_prog("upslog"), [*args, "-p", base + "-ours"])]
-    time.sleep(1.5)
-    outs = []
-    for p in procs:
-        p.send_signal(signal.SIGTERM)
-        outs.append(p.communicate(timeout=10)[0].splitlines())
-    for path in (f"/run/nut/{base}-c.pid", f"/run/nut/{base}-ours.pid"):
-        if os.path.exists(path):
-            os.unlink(path)
-    c_lines, lines = outs
+    c_lines, lines = (out.splitlines() for out, _, _ in
+                      run_both(server, args, "h3-upslog-long", 1.5))
     assert lines[1] == c_lines[1] and c_lines[1].endswith("(1s intervals)")
     assert set(lines[2:]) == set(c_lines[2:]) and len(set(c_lines[2:])) == 1
     assert len(c_lines[2]) == 1022  # snprintfcat leaves two bytes of the 1024 unused
