@@ -258,7 +258,6 @@ def throttle_key(addr: str) -> str:
     return socket.inet_ntop(socket.AF_INET6, packed[:8] + b"\0" * 8) + "/64"
 
 
-
 class LoginThrottle:
     """Failed password checks per client address. After ``max_failures`` failures that
     are each less than ``window`` seconds apart, the address is locked out for
