@@ -113,6 +113,51 @@ raise SystemExit(run(KillDriver))
 """
 
 
+GATED_DRIVER = """#!{python}
+import os, time
+from nutpy.drivers.core import Driver, run
+
+class GatedDriver(Driver):
+    name = "gated-drv"
+    description = "test driver whose device answers once a gate file exists"
+    def init_device(self):
+        deadline = time.monotonic() + 20
+        while not os.path.exists(os.environ["GATE"]) and time.monotonic() < deadline:
+            time.sleep(0.02)
+    def init_info(self):
+        self.state.setinfo("ups.status", "OL")
+        self.state.dataok()
+
+raise SystemExit(run(GatedDriver))
+"""
+
+
+def test_background_start_survives_its_launcher_being_stopped(env):
+    """-B: the launcher waits for the driver to come up. Stopping it while the device is
+    slow stops only the launcher (default signal action), and the driver still comes up."""
+    import sys
+
+    prog = env.root / "gated-drv"
+    prog.write_text(GATED_DRIVER.format(python=sys.executable))
+    prog.chmod(0o755)
+    gate = env.root / "gate"
+    env.write("ups.conf", "[u]\n  driver = gated-drv\n  port = none\n")
+    launcher = env.start([str(prog), "-a", "u", "-u", "root", "-B"], GATE=str(gate))
+    pidfile = env.state / "gated-drv-u.pid"
+    wait_for(pidfile.exists, 10, what="PID file of the forked driver")
+    driver_pid = int(pidfile.read_text().split()[0])
+    assert driver_pid != launcher.pid
+    launcher.send_signal(signal.SIGTERM)
+    assert launcher.wait(5) == -signal.SIGTERM
+    gate.touch()
+    env.wait_socket("gated-drv", "u")
+    assert query(env, b"PING\n", b"PONG\n", name="gated-drv") == b"PONG\n"
+    assert alive(driver_pid)
+    os.kill(driver_pid, signal.SIGTERM)
+    wait_for(lambda: not alive(driver_pid), 10, what="driver exit")
+    assert not pidfile.exists()
+
+
 def test_killpower_goes_to_the_running_instance_first(env):
     """-k as NUT 2.8.1+: a running instance is told (SET driver.flag.allow_killpower 1,
     INSTCMD driver.killpower) and does the shutdown; without one, -k does it itself."""
@@ -298,12 +343,12 @@ def test_control_commands_and_reload(env):
     assert r.returncode == 255
 
 
-def query(env, request: bytes, last: bytes) -> bytes:
+def query(env, request: bytes, last: bytes, name: str = "dummy-ups") -> bytes:
     import socket
 
     with socket.socket(socket.AF_UNIX) as s:
         s.settimeout(5)
-        s.connect(str(env.socket_path("dummy-ups", "u")))
+        s.connect(str(env.socket_path(name, "u")))
         s.sendall(request)
         buf = b""
         while not buf.endswith(last):

@@ -838,6 +838,8 @@ def _announce_ready(fd: int, null: int) -> None:
     log.info("Startup successful")
     try:
         os.write(fd, b"1")
+    except OSError:  # the launcher was stopped while it waited: we are up all the same
+        pass
     finally:
         os.close(fd)
 
