@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from harness import BENCH_DEV, NutEnv, c_prog, our_prog, require_c_nut, wait_for
+from harness import BENCH_DEV, NutEnv, c_prog, dump_complete, our_prog, require_c_nut, wait_for
 from test_upsd_support import FakeDriver, LineClient
 
 SENTINEL = b"GET VAR sentinel-x server.version\n"
@@ -122,7 +122,7 @@ class Stack:
             names = ["fake", "zeta"] + (["zours"] if self.have_ours else [])
             c.send("".join(f"GET VAR {n} ups.status\n" for n in names))
             lines = c.read_lines(len(names))
-            return all(x.startswith(b"VAR") and b"WAIT" not in x for x in lines)
+            return all(dump_complete(x) for x in lines)
         except (OSError, TimeoutError, ConnectionError):
             return False
         finally:

@@ -11,7 +11,7 @@ import time
 
 import pytest
 
-from harness import our_prog, wait_for
+from harness import dump_complete, our_prog, wait_for
 from test_upsd_support import LineClient
 
 DEV = "ups.status: OL\nbattery.charge: 100\nups.mfr: Acme\n"
@@ -33,7 +33,7 @@ def start(nutenv, loop: str):
         c = LineClient(nutenv.port)
         try:
             c.send("GET VAR ups ups.status\n")
-            return c.read_lines(1)[0].startswith(b"VAR ")
+            return dump_complete(c.read_lines(1)[0])
         finally:
             c.sock.close()
 
