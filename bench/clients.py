@@ -102,7 +102,7 @@ def naive_list_var(port: int, ups: str, runs: int) -> list[float]:
 
 
 async def async_list_var(port: int, ups: str, runs: int) -> list[float]:
-    from nutpy.aioclient import AsyncClient
+    from nutpy.client.aio import AsyncClient
     times = []
     async with await AsyncClient.open("127.0.0.1", port) as nut:
         for _ in range(runs):
@@ -117,7 +117,7 @@ def main() -> None:
         print("bench.clients: needs root, C NUT (/lib/nut/upsd) and the bench device; skipped")
         return
     compileall.compile_dir(str(REPO / "src" / "nutpy"), quiet=1)  # as an installed package
-    from nutpy.client import Client
+    from nutpy.client.blocking import Client
 
     setup = Setup()
     try:

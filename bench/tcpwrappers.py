@@ -1,10 +1,10 @@
-"""tcp-wrappers check cost: nutpy.tcpwrappers against Debian's libwrap, same files.
+"""tcp-wrappers check cost: nutpy.security.tcpwrappers against Debian's libwrap, same files.
 
 Both answer the question upsd asks before each AUTH command (daemon ``upsd``, client
 127.0.0.1 or 10.x, NUT user) for a hosts.allow/hosts.deny pair of realistic size.
 libwrap re-reads both files on every call (as C upsd does); nutpy parses a file once per
 version (mtime/size/inode) and evaluates the parsed rules. Also: the cost of checking a
-hashed upsd.users password (nutpy.passwords) cold and cached.
+hashed upsd.users password (nutpy.security.passwords) cold and cached.
 
 Run: python -m bench.tcpwrappers [checks]
 """
@@ -32,7 +32,7 @@ def tables(rules: int) -> tuple[str, str]:
 
 def main() -> None:
     checks = int(sys.argv[1]) if len(sys.argv) > 1 and sys.argv[1].isdigit() else 5000
-    from nutpy import passwords, tcpwrappers
+    from nutpy.security import passwords, tcpwrappers
 
     with tempfile.TemporaryDirectory() as d:
         allow_p, deny_p = Path(d) / "hosts.allow", Path(d) / "hosts.deny"

@@ -1,7 +1,7 @@
 """STARTTLS session cost: C upsd 2.8.0 (NSS) against nutpy's upsd (Python ssl via
-nutpy.tls), both serving the same certificate from the same NSS database.
+nutpy.security.tls), both serving the same certificate from the same NSS database.
 
-Each session: connect, STARTTLS, TLS handshake verified by nutpy.tls.client_context
+Each session: connect, STARTTLS, TLS handshake verified by nutpy.security.tls.client_context
 (CA + host name), VER, close. Reports the mean and median per session and the
 nutpy/C ratio.
 
@@ -27,7 +27,7 @@ HOST = "ups.example.com"
 
 
 def session(port: int, ctx) -> None:
-    from nutpy import tls
+    from nutpy.security import tls
 
     s = socket.create_connection(("127.0.0.1", port), timeout=10)
     s.sendall(b"STARTTLS\n")
@@ -57,7 +57,7 @@ def main() -> None:
     sessions = int(sys.argv[1]) if len(sys.argv) > 1 and sys.argv[1].isdigit() else 200
     sys.path.insert(0, str(REPO / "tests"))
     import certs
-    from nutpy import tls
+    from nutpy.security import tls
 
     if not (os.path.exists(C_UPSD) and certs.have_nss_tools()):
         print("needs C upsd and NSS tools (apt-get install nut-server libnss3-tools)")

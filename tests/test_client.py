@@ -11,11 +11,9 @@ from hypothesis import given, settings, strategies as st
 
 from test_client_env import FakeUpsd
 
-from nutpy.aioclient import AsyncClient
-from nutpy.client import (Client, ConnectionFailure, ListReply, ProtocolError, PyNUTClient,
-                          PyNUTError, ServerError, TLSError, build_request, split_addr,
-                          split_name, tokenize)
-from nutpy.parseconf import Tokenizer
+from nutpy.client.aio import AsyncClient
+from nutpy.client.blocking import (Client, ConnectionFailure, ListReply, ProtocolError, PyNUTClient, PyNUTError, ServerError, TLSError, build_request, split_addr, split_name, tokenize)
+from nutpy.common.parseconf import Tokenizer
 
 
 # -- sans-IO core -----------------------------------------------------------------------

@@ -1,10 +1,10 @@
-"""The shared POSIX getopt (nutpy.cliopt) and the option errors of upsd and upsdrvctl,
+"""The shared POSIX getopt (nutpy.common.cliopt) and the option errors of upsd and upsdrvctl,
 which must read as glibc's under C's programs."""
 
 import pytest
 
 from harness import c_prog, help_shape, our_prog, require_c_nut
-from nutpy.cliopt import GetOpt
+from nutpy.common.cliopt import GetOpt
 
 
 def parse(argv, spec):

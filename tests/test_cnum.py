@@ -1,6 +1,6 @@
 import pytest
 
-from nutpy.cnum import atoi, strtol
+from nutpy.common.cnum import atoi, strtol
 
 
 @pytest.mark.parametrize("text, value", [

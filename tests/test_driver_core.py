@@ -259,7 +259,7 @@ def test_start_up_skips_modules_it_does_not_need(env):
     assert "asyncio" not in imported_modules(env, ["-h"])
     rep_mods = imported_modules(env, ["-s", "r", "-x", "port=r@127.0.0.1:1", "-u", "root",
                                       "-d", "1"])
-    assert {"_ssl", "nutpy.drivers.repeater", "nutpy.tls"} <= rep_mods
+    assert {"_ssl", "nutpy.drivers.repeater", "nutpy.security.tls"} <= rep_mods
 
 
 def test_dump_matches_c(env):

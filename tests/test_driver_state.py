@@ -2,7 +2,7 @@
 status/alarm builders."""
 
 from nutpy.drivers.state import NUMBER, RW, STRING, DriverState, parse_flags
-from nutpy.parseconf import Tokenizer
+from nutpy.common.parseconf import Tokenizer
 
 
 def recording():

@@ -14,7 +14,7 @@ import pytest
 
 from harness import (NutEnv, alive, c_prog, our_prog, require_c_nut, require_fixtures,
                      wait_for)
-from nutpy import parseconf
+from nutpy.common import parseconf
 
 pytestmark = pytest.mark.interop
 

@@ -1,4 +1,4 @@
-"""dummy-ups repeater mode on nutpy.aioclient: nutauth.conf (``authconf``), STARTTLS
+"""dummy-ups repeater mode on nutpy.client.aio: nutauth.conf (``authconf``), STARTTLS
 (FORCESSL/CERTVERIFY against our upsd's PEM certificate), SET forwarding when
 credentials are configured, start-up errors as C 2.8.0. Run against C upsd 2.8.0 and
 against our upsd."""
@@ -13,7 +13,7 @@ import pytest
 import certs
 from harness import NutEnv, c_prog, free_port, our_prog, require_c_nut, wait_for
 from test_dummy_ups_interop import as_dict, start_all, stop_by_pidfiles, upsc, upsc_ready
-from nutpy.drivers import authconf
+from nutpy.security import credentials
 
 USERS = "[admin]\n  password = pw\n  actions = SET\n  instcmds = ALL\n"
 SRC_DEV = "ups.status: OL\nbattery.charge: 81\nups.mfr: Src\nups.id: before\n"
@@ -22,7 +22,7 @@ SRC_DEV = "ups.status: OL\nbattery.charge: 81\nups.mfr: Src\nups.id: before\n"
 # ---- nutauth.conf (pure)
 
 def test_section_titles_normalize_like_nutauth_conf():
-    n = authconf.normalize_title
+    n = credentials.normalize_title
     assert n("@host") == n("host") == n("@host:3493") == n("host:3493") == "@host:3493"
     assert n(":4000") == n("@:4000") == "@localhost:4000"
     assert n("admin@host") == "admin@host:3493"
@@ -37,7 +37,7 @@ def test_settings_merge_section_over_globals_and_includes(tmp_path):
         "[@ups.example:4000]\n  user = mon\n  INCLUDE inc.conf\n"
         "[admin@ups.example:4000]\n  USER = ignored\n  password = adminpw\n"
         "INCLUDE missing-is-fine.conf\n")
-    conf = authconf.load(str(path))
+    conf = credentials.load(str(path))
     s = conf.settings_for("ups.example", 4000)
     assert (s.user, s.password, s.certverify, s.forcessl) == ("mon", "from-include", True, True)
     assert s.has_credentials
@@ -46,8 +46,8 @@ def test_settings_merge_section_over_globals_and_includes(tmp_path):
     assert not other.has_credentials
     assert conf.sections["admin@ups.example:4000"] == {"pass": "adminpw"}
     (tmp_path / "bad.conf").write_text('PASS = "unterminated # x\n')
-    with pytest.raises(authconf.AuthConfError, match=r"bad\.conf:1"):
-        authconf.load(str(tmp_path / "bad.conf"))
+    with pytest.raises(credentials.AuthConfError, match=r"bad\.conf:1"):
+        credentials.load(str(tmp_path / "bad.conf"))
 
 
 def test_authconf_default_requires_a_file_and_finds_the_usual_ones(nutenv, tmp_path):

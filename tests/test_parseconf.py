@@ -4,8 +4,8 @@ C dummy-ups/upsd 2.8.0)."""
 import pytest
 from hypothesis import given, strategies as st
 
-from nutpy import parseconf
-from nutpy.parseconf import HASH_IN_QUOTES, Tokenizer, encode, parse_text, split_line
+from nutpy.common import parseconf
+from nutpy.common.parseconf import HASH_IN_QUOTES, Tokenizer, encode, parse_text, split_line
 
 
 @pytest.mark.parametrize("text, words", [
@@ -104,7 +104,7 @@ def test_fast_path_agrees_with_state_machine(data):
 
 def test_upsconf_skips_a_line_with_a_parse_error():
     """C's read_upsconf logs the error and drops the whole line (its words so far too)."""
-    from nutpy import upsconf
+    from nutpy.common import upsconf
 
     lines = parseconf.parse_text(b'[u]\n driver = x\n desc = "UPS #1\n port = p\n')
     conf = upsconf.parse(lines, "ups.conf")

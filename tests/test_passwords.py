@@ -1,4 +1,4 @@
-"""nutpy.passwords: plaintext and hashed upsd.users entries, the CLI, LoginThrottle."""
+"""nutpy.security.passwords: plaintext and hashed upsd.users entries, the CLI, LoginThrottle."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from nutpy import passwords as pw
+from nutpy.security import passwords as pw
 
 FAST = dict(iterations=2_000)  # tests need correctness, not cost
 
@@ -35,7 +35,7 @@ def test_hashed_entries(scheme, kw):
 
 
 def test_hashed_entry_survives_upsd_users_tokenizer():
-    from nutpy import parseconf
+    from nutpy.common import parseconf
 
     entry = pw.hash_password("x", **FAST)
     lines = [l for l in parseconf.parse_text(f"[u]\n  password = {entry}\n  password={entry}\n".encode())]
@@ -73,7 +73,7 @@ def test_non_ascii_password_refused():
 
 def test_cli_makes_and_checks_hashes():
     def run(*args, stdin):
-        return subprocess.run([sys.executable, "-m", "nutpy.passwords", *args], input=stdin,
+        return subprocess.run([sys.executable, "-m", "nutpy.security.passwords", *args], input=stdin,
                               capture_output=True, text=True, timeout=30)
 
     r = run("--iterations", "2000", stdin="hunter2\n")

@@ -3,7 +3,7 @@
 One C upsd runs chrooted (``-r``), so it reads ``<chroot>/etc/hosts.allow`` and
 ``hosts.deny`` that this test rewrites between requests (libwrap re-reads them every
 time). ``SET TRACKING ON`` is an AUTH command that needs no UPS: C answers ``OK`` when
-tcp-wrappers allow and ``ERR ACCESS-DENIED`` when they deny. nutpy.tcpwrappers must give
+tcp-wrappers allow and ``ERR ACCESS-DENIED`` when they deny. nutpy.security.tcpwrappers must give
 the same verdict for the same files, NUT user and client (127.0.0.1, named ``localhost``
 by the chroot's /etc/hosts; the server side is 127.0.0.1 too)."""
 
@@ -17,7 +17,7 @@ import pytest
 
 import test_tcpwrappers_libwrap as gen
 from harness import c_prog, require_c_nut, require_root
-from nutpy import tcpwrappers as tw
+from nutpy.security import tcpwrappers as tw
 
 USERS = ["admin", "monuser", "ADMIN", "unknown"]
 HAND_WRITTEN = [

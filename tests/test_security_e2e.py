@@ -19,8 +19,8 @@ import pytest
 
 import certs
 from harness import NutEnv, c_prog, dump_complete, our_prog, require_c_nut, wait_for
-from nutpy import client as nutclient
-from nutpy import tls
+from nutpy.client import blocking as nutclient
+from nutpy.security import tls
 
 HOST = "ups.example.com"
 SECRET = "mon-very-secret"

@@ -14,7 +14,7 @@ import pytest
 import certs
 from harness import (BENCH_DEV, NutEnv, c_prog, dump_complete, our_prog, require_c_nut,
                      require_fixtures, wait_for)
-from nutpy import passwords, tls
+from nutpy.security import passwords, tls
 
 HOST = "ups.example.com"
 

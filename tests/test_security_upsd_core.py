@@ -4,7 +4,7 @@ and the local address handed to tcp-wrappers."""
 from __future__ import annotations
 
 from test_upsd_core import ask, make_server
-from nutpy.passwords import LoginThrottle
+from nutpy.security.passwords import LoginThrottle
 from nutpy.upsd.protocol import Session
 
 

@@ -1,4 +1,4 @@
-"""nutpy.tcpwrappers: hosts_access(5) patterns one by one, file handling and caching.
+"""nutpy.security.tcpwrappers: hosts_access(5) patterns one by one, file handling and caching.
 (The same evaluator is compared with libwrap itself in test_tcpwrappers_libwrap.py.)"""
 
 from __future__ import annotations
@@ -7,7 +7,7 @@ import os
 
 import pytest
 
-from nutpy import tcpwrappers as tw
+from nutpy.security import tcpwrappers as tw
 
 
 def denied_by(rule: str, addr: str = "127.0.0.1", user: str = "admin",

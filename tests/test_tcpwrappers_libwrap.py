@@ -1,4 +1,4 @@
-"""nutpy.tcpwrappers against Debian's libwrap itself: the same generated hosts.allow /
+"""nutpy.security.tcpwrappers against Debian's libwrap itself: the same generated hosts.allow /
 hosts.deny pairs and clients go through libwrap's hosts_ctl() (via ctypes, with its table
 paths pointed at temp files) and through our evaluator; every verdict must agree."""
 
@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from harness import require
-from nutpy import tcpwrappers as tw
+from nutpy.security import tcpwrappers as tw
 
 LIBWRAP = next(iter(sorted(glob.glob("/lib/*/libwrap.so.0")
                            + glob.glob("/usr/lib/*/libwrap.so.0"))), "libwrap.so.0")

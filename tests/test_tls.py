@@ -1,4 +1,4 @@
-"""nutpy.tls: server_context/client_context interoperating over loopback, CERTREQUEST,
+"""nutpy.security.tls: server_context/client_context interoperating over loopback, CERTREQUEST,
 DISABLE_WEAK_SSL, fail-closed configuration errors, NSS databases (made with NSS's own
 certutil/pk12util), and real C NUT 2.8.0 (an NSS build) on both ends of STARTTLS."""
 
@@ -14,7 +14,7 @@ import pytest
 
 import certs
 from harness import IN_CI, c_prog, require_c_nut
-from nutpy import tls
+from nutpy.security import tls
 
 HOST = "ups.example.com"
 
@@ -232,7 +232,7 @@ def test_client_misconfiguration_fails_closed(pki):
 
 
 def test_upsd_builds_its_context_from_upsd_conf(pki):
-    from nutpy import parseconf
+    from nutpy.common import parseconf
     from nutpy.upsd import config, main
 
     text = f"CERTFILE {pki.server_pem}\nCERTREQUEST NO\nDISABLE_WEAK_SSL true\n"

@@ -10,7 +10,7 @@ import pytest
 from harness import our_prog
 from test_client_env import FakeUpsd, HANGUP, at, compare
 
-from nutpy.client import Client
+from nutpy.client.blocking import Client
 
 
 CASES = {
@@ -173,5 +173,5 @@ def test_upsc_loads_nothing_heavy(server):
               if line.startswith("import time:")}
     assert "nutpy.client" in loaded
     heavy = {"socket", "enum", "re", "typing", "ssl", "asyncio", "argparse",
-             "encodings.idna", "getpass", "nutpy.tls"}
+             "encodings.idna", "getpass", "nutpy.security.tls"}
     assert not (loaded & heavy)

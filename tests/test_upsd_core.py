@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import re
 
-from nutpy import parseconf
+from nutpy.common import parseconf
 from nutpy.upsd import config
 from nutpy.upsd.descriptions import Descriptions
 from nutpy.upsd.protocol import Server, Session, Ups, new_tracking_id
@@ -270,7 +270,7 @@ def test_unescaped_live_values_from_c_drivers_read_as_c_does():
 
 
 def test_failed_logins_throttled_per_address():
-    from nutpy.passwords import LoginThrottle
+    from nutpy.security.passwords import LoginThrottle
 
     now = [0.0]
     server, _, _ = make_server()

@@ -1,4 +1,4 @@
-"""upsd on either event loop (nutpy.eventloop): uvloop by default, the standard loop with
+"""upsd on either event loop (nutpy.common.eventloop): uvloop by default, the standard loop with
 NUTPY_EVENT_LOOP=asyncio. Both must give the same replies, byte for byte, including the
 paths that touch the loop most: pipelining, a client that half-closes, an idle client
 while another is served, and a reply cache hit after the driver changes a value."""

@@ -15,7 +15,8 @@ import time
 
 import pytest
 
-from nutpy import parseconf, passwords, tcpwrappers
+from nutpy.common import parseconf
+from nutpy.security import passwords, tcpwrappers
 from nutpy.upsd import config, main, protocol
 from nutpy.upsd.protocol import Deferred, Server, Session, Ups
 from nutpy.upsd.server import ClientConn, Daemon

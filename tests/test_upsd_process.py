@@ -246,7 +246,7 @@ def test_starttls_discards_pipelined_bytes(nutenv):
     import ssl
 
     certs = pytest.importorskip("certs")
-    pytest.importorskip("nutpy.tls")
+    pytest.importorskip("nutpy.security.tls")
     ca = certs.make_ca()
     server_cert = certs.issue(ca, "localhost", dns=["localhost"], ips=["127.0.0.1"])
     pem = server_cert.write_pem(nutenv.etc / "upsd.pem")

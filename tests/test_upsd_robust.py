@@ -17,7 +17,7 @@ import pytest
 from harness import NutEnv, our_prog, require_c_nut, wait_for
 from test_upsd_diff import (SENTINEL, SENTINEL_REPLY, Stack, normalize)
 from test_upsd_support import FakeDriver, LineClient
-from nutpy.parseconf import Tokenizer
+from nutpy.common.parseconf import Tokenizer
 
 
 @pytest.fixture(scope="module")

@@ -13,11 +13,11 @@ import socket
 import sys
 import time
 
-from .. import paths
-from ..client import DEFAULT_PORT, Client, NutError, split_name
-from ..cnum import atoi
-from ..daemon import background, become_user, get_user, pidfile_path, write_pidfile
-from ..log import log
+from ..common import paths
+from ..client.blocking import DEFAULT_PORT, Client, NutError, split_name
+from ..common.cnum import atoi
+from ..common.daemon import background, become_user, get_user, pidfile_path, write_pidfile
+from ..common.log import log
 from . import _cli
 
 DEFAULT_LOGFORMAT = ("%TIME @Y@m@d @H@M@S% %VAR battery.charge% "

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from ..client import DEFAULT_TRACKING_TIMEOUT, NutError
-from ..cnum import atoi, strtol
-from ..parseconf import encode
+from ..client.blocking import DEFAULT_TRACKING_TIMEOUT, NutError
+from ..common.cnum import atoi, strtol
+from ..common.parseconf import encode
 from . import _cli
 from ._cli import err, fatal, out
 

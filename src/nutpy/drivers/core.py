@@ -18,10 +18,12 @@ import syslog  # noqa: F401  (log.use_syslog imports it after the privilege drop
 import time
 from dataclasses import dataclass
 
-from .. import NUT_VERSION, daemon, parseconf, paths, sockproto, upsconf
-from ..log import log
+from .. import NUT_VERSION
+from ..common import daemon, parseconf, paths, upsconf
+from ..proto import sockproto
+from ..common.log import log
 from .state import NUMBER, RW, DriverState
-from ..cnum import atoi
+from ..common.cnum import atoi
 
 # Start-up cost: asyncio (and the socket server built on it) is imported only once the
 # command line says the driver will run (not for -h/-L/-V/-c), and without ssl unless the driver speaks TLS (see _import_asyncio).
@@ -366,7 +368,7 @@ class DriverCore:
 
     def parse_args(self, argv: list[str]) -> None:
         upsname_found = False
-        from ..cliopt import GetOpt
+        from ..common.cliopt import GetOpt
 
         parser = GetOpt.for_args(argv, "a:s:kFBDd:hx:Lqr:u:g:Vi:c:P:", self.prog)
         for opt, arg in parser:  # one at a time: each acts before the next is read

@@ -10,12 +10,12 @@ from __future__ import annotations
 import os
 import time
 
-from .. import paths
-from ..log import log
-from ..parseconf import Line, parse_text
+from ..common import paths
+from ..common.log import log
+from ..common.parseconf import Line, parse_text
 from .core import HANDLED, UNKNOWN, Driver, run
 from .state import RW, STRING
-from ..cnum import atoi
+from ..common.cnum import atoi
 
 # Values are cut to what C's 128-byte buffer holds.
 MAX_FILE_VALUE = 127
@@ -165,7 +165,7 @@ class DummyUps(Driver):
 
     def preload(self) -> None:
         if self.uses_tls():
-            from .. import tls  # noqa: F401  (imported by the client at STARTTLS)
+            from ..security import tls  # noqa: F401  (imported by the client at STARTTLS)
             from . import repeater  # noqa: F401
 
     # ---- set-up

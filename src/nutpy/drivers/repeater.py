@@ -1,5 +1,5 @@
 """dummy-ups repeater mode (``port = ups@host[:port]``): copies a UPS served by another
-upsd, over ``nutpy.aioclient`` on the driver's event loop (network waits never hold the
+upsd, over ``nutpy.client.aio`` on the driver's event loop (network waits never hold the
 device thread or the socket server).
 
 As C (2.8.6+): STARTTLS is tried (required with ``FORCESSL``), certificates checked with
@@ -14,10 +14,10 @@ from __future__ import annotations
 import asyncio
 import sys
 
-from ..aioclient import AsyncClient
-from ..client import NutError, ServerError, split_name
-from ..log import log
-from . import authconf
+from ..client.aio import AsyncClient
+from ..client.blocking import NutError, ServerError, split_name
+from ..common.log import log
+from ..security import credentials
 from .core import FAILED, HANDLED, INVALID, UNKNOWN
 
 MAX_BACKOFF = 60.0
@@ -37,23 +37,23 @@ class RepeaterStartError(Exception):
     pass
 
 
-def settings_from(setting: str | None, host: str, port: int) -> authconf.AuthSettings:
+def settings_from(setting: str | None, host: str, port: int) -> credentials.AuthSettings:
     """``authconf`` = none | default | <path> | unset (use the default file if any)."""
     if setting == "none":
-        return authconf.AuthSettings()
+        return credentials.AuthSettings()
     if setting in (None, "default"):
-        path = authconf.default_file()
+        path = credentials.default_file()
         if path is None:
             if setting == "default":
                 log.fatal("Can't open a user/site-provided default nutauth.conf file")
-            return authconf.AuthSettings()
+            return credentials.AuthSettings()
     else:
         path = setting
     try:
-        return authconf.load(path).settings_for(host, port)
+        return credentials.load(path).settings_for(host, port)
     except OSError as e:
         log.fatal(f"Can't open {path}: {e.strerror}")
-    except authconf.AuthConfError as e:
+    except credentials.AuthConfError as e:
         log.fatal(str(e))
 
 

@@ -15,11 +15,11 @@ import socket
 import threading
 from typing import Awaitable, Callable
 
-from .. import sockproto
-from ..log import Throttle, log
-from ..parseconf import Tokenizer
+from ..proto import sockproto
+from ..common.log import Throttle, log
+from ..common.parseconf import Tokenizer
 from .state import DriverState
-from ..cnum import atoi
+from ..common.cnum import atoi
 
 # A client that leaves this much of our output unread is dropped: it is not upsd.
 MAX_PENDING_OUTPUT = 1024 * 1024

@@ -10,8 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Iterable
 
-from .. import parseconf
-from ..cnum import atoi
+from ..common import parseconf
+from ..common.cnum import atoi
 
 Message = tuple[str, str]
 
@@ -55,7 +55,7 @@ class UpsdConf:
     statepath: str | None = None
     datapath: str | None = None
     debug_min: int | None = None
-    # TLS (used by nutpy.tls.server_context)
+    # TLS (used by nutpy.security.tls.server_context)
     certfile: str | None = None
     certpath: str | None = None
     certident: tuple[str, str] | None = None
@@ -186,8 +186,8 @@ class Users:
 
 
 def password_matches(stored: str, given: str) -> bool:
-    """``nutpy.passwords.verify``: constant time, hashed entries."""
-    from ..passwords import verify
+    """``nutpy.security.passwords.verify``: constant time, hashed entries."""
+    from ..security.passwords import verify
 
     return verify(stored, given)
 
@@ -195,7 +195,7 @@ def password_matches(stored: str, given: str) -> bool:
 def password_check_is_quick(stored: str, given: str | None) -> bool:
     """Can ``password_matches(stored, given)`` run on the event loop (no key derivation:
     plaintext entry, or a hashed one whose success is remembered)?"""
-    from ..passwords import verify_is_quick
+    from ..security.passwords import verify_is_quick
 
     return verify_is_quick(stored, given)
 

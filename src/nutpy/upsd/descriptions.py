@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import os
 
-from .. import parseconf
+from ..common import parseconf
 
 # Our own wording (not C's) for the most common standard names.
 OWN_VARS = {

@@ -10,8 +10,9 @@ import signal
 import socket
 import sys
 
-from .. import NUT_VERSION, daemon, eventloop, parseconf, paths, upsconf
-from ..log import log
+from .. import NUT_VERSION
+from ..common import daemon, eventloop, parseconf, paths, upsconf
+from ..common.log import log
 from . import config
 from .descriptions import Descriptions
 from .protocol import Server, Slow
@@ -60,7 +61,7 @@ def _help(prog: str) -> "NoReturn":  # noqa: F821
 
 
 def parse_args(argv: list[str], prog: str) -> Options:
-    from ..cliopt import GetOpt
+    from ..common.cliopt import GetOpt
 
     opts = Options()
     parser = GetOpt.for_args(argv, "h46p:qr:i:fu:Vc:P:DFB", prog)
@@ -146,7 +147,7 @@ def load_users(path: str, fatal: bool = True) -> config.Users | None:
 
 def _warn_unusable_passwords(users: config.Users, path: str) -> None:
     """A malformed hashed entry never matches: say so at load rather than at login."""
-    from ..passwords import check_stored
+    from ..security.passwords import check_stored
 
     for user in users.users.values():
         if user.password is not None:
@@ -259,7 +260,7 @@ def _hosts_access_hook():
     deny = os.environ.get("NUTPY_HOSTS_DENY", "/etc/hosts.deny")
     if not (os.path.exists(allow) or os.path.exists(deny)):
         return None
-    from .. import tcpwrappers
+    from ..security import tcpwrappers
 
     def full_check(addr: str, user: str, server_addr: str | None) -> bool:
         try:
@@ -290,13 +291,13 @@ def _login_throttle():
     it off (the differential tests against C do)."""
     if os.environ.get("NUTPY_UPSD_LOGIN_THROTTLE") == "0":
         return None
-    from ..passwords import LoginThrottle
+    from ..security.passwords import LoginThrottle
 
     return LoginThrottle()
 
 
 def _tls_context(conf: config.UpsdConf):
-    from .. import tls
+    from ..security import tls
 
     try:
         return tls.server_context(conf.certfile, conf.certpath, conf.certident,
@@ -319,7 +320,7 @@ def preload_modules(chroot: bool) -> None:
     import resource  # noqa: F401
     import syslog  # noqa: F401
 
-    from .. import passwords, tcpwrappers, tls  # noqa: F401
+    from ..security import passwords, tcpwrappers, tls  # noqa: F401
 
     if chroot:
         passwords.load_hashing()

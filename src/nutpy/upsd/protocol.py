@@ -21,15 +21,16 @@ import os
 import time
 from typing import Callable
 
-from .. import NUT_VERSION, sockproto
-from .. import netproto as np
-from ..cnum import atoi
-from ..log import Throttle
-from ..netproto import MAX_REPLY as MAX_LINE
-from ..netproto import NETVER, err
-from ..netproto import reply as line
-from ..parseconf import encode
-from ..sockproto import FLAG_RW, FLAG_STRING
+from .. import NUT_VERSION
+from ..proto import sockproto
+from ..proto import netproto as np
+from ..common.cnum import atoi
+from ..common.log import Throttle
+from ..proto.netproto import MAX_REPLY as MAX_LINE
+from ..proto.netproto import NETVER, err
+from ..proto.netproto import reply as line
+from ..common.parseconf import encode
+from ..proto.sockproto import FLAG_RW, FLAG_STRING
 from .config import Users, password_matches
 from .config import password_check_is_quick as _verify_is_quick
 from .descriptions import Descriptions
@@ -177,7 +178,7 @@ class Server:
         self.tracking: dict[str, list] = {}  # upper id -> [status, time]
         self.trackingdelay = 3600
         self.tls_state = "unconfigured"  # "unconfigured" | "ready" | "unsupported"
-        # failed-login throttle (nutpy.passwords.LoginThrottle), None: off
+        # failed-login throttle (nutpy.security.passwords.LoginThrottle), None: off
         self.throttle = None
         self.throttle_log = Throttle(burst=10, period=60.0, clock=clock)  # its refusals
         # tcp-wrappers hook: (client address, NUT user name, server address) -> allowed

@@ -21,9 +21,10 @@ import sys
 import time
 from typing import Callable
 
-from .. import sockproto, upsconf
-from ..log import Throttle, log
-from ..parseconf import Tokenizer
+from ..proto import sockproto
+from ..common import upsconf
+from ..common.log import Throttle, log
+from ..common.parseconf import Tokenizer
 from .config import UpsdConf, Users
 from .protocol import Deferred, Server, Session, Ups
 from .state import UpsData
@@ -40,7 +41,7 @@ def _env_seconds(name: str, default: float) -> float:
 
 
 IDLE_TIMEOUT = _env_seconds("NUTPY_UPSD_IDLE_TIMEOUT", 60.0)
-# whole handshake after OK STARTTLS (nutpy.tls.HANDSHAKE_TIMEOUT; not imported here so a
+# whole handshake after OK STARTTLS (nutpy.security.tls.HANDSHAKE_TIMEOUT; not imported here so a
 # upsd without TLS never loads ssl): a client that goes quiet must not hold its slot
 TLS_HANDSHAKE_TIMEOUT = _env_seconds("NUTPY_UPSD_TLS_HANDSHAKE_TIMEOUT", 10.0)
 TICK = 1.0

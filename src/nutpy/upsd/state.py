@@ -8,9 +8,9 @@ stored both raw and pconf-escaped (the escaped copy is what GET/LIST send).
 
 from __future__ import annotations
 
-from ..cnum import atoi
-from ..parseconf import encode
-from ..sockproto import parse_flags
+from ..common.cnum import atoi
+from ..common.parseconf import encode
+from ..proto.sockproto import parse_flags
 
 
 class Var:

@@ -14,9 +14,10 @@ import sys
 import time
 from dataclasses import dataclass
 
-from . import NUT_VERSION, daemon, paths, upsconf
-from .cnum import atoi
-from .log import log
+from .. import NUT_VERSION
+from ..common import daemon, paths, upsconf
+from ..common.cnum import atoi
+from ..common.log import log
 
 DEFAULT_MAXSTARTDELAY = 75
 STOP_WAIT = 5.0
@@ -247,7 +248,7 @@ flags added, or give upsdrvctl -d to pass its own debug level to the drivers.
 
 
 def main(argv: list[str] | None = None) -> int:
-    from .cliopt import GetOpt
+    from ..common.cliopt import GetOpt
 
     argv = sys.argv[1:] if argv is None else argv
     prog = "upsdrvctl"

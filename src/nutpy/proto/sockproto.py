@@ -7,7 +7,7 @@ unescaped (a value with ``"`` or ``#`` is corrupted), we deliberately do not.
 
 from __future__ import annotations
 
-from .parseconf import encode, quote
+from ..common.parseconf import encode, quote
 
 # TRACKING results (driver -> upsd), as C's STAT_INSTCMD_* / STAT_SET_* values.
 HANDLED, UNKNOWN, INVALID, FAILED, CONVERSION_FAILED = 0, 1, 2, 3, 4

@@ -1,6 +1,6 @@
 """asyncio NUT client: the ``nutpy.client`` sans-IO core driven by asyncio streams.
 
-Same API as ``nutpy.client.Client`` with ``await``::
+Same API as ``nutpy.client.blocking.Client`` with ``await``::
 
     async with await AsyncClient.open("localhost") as nut:
         charge = await nut.get_var("ups", "battery.charge")
@@ -14,9 +14,9 @@ import asyncio
 import os
 import socket
 
-from .client import (DEFAULT_PORT, DEFAULT_TIMEOUT, DEFAULT_TRACKING_TIMEOUT, ConnectionFailure,
-                     ListReply, NutError, TLSError, _Api, _ok_or_tracking, build_request,
-                     build_value_request, parse_get)
+from .blocking import (DEFAULT_PORT, DEFAULT_TIMEOUT, DEFAULT_TRACKING_TIMEOUT, ConnectionFailure,
+                       ListReply, NutError, TLSError, _Api, _ok_or_tracking, build_request,
+                       build_value_request, parse_get)
 
 
 _QUICKACK = getattr(socket, "TCP_QUICKACK", None)
@@ -196,7 +196,7 @@ class AsyncClient(_Api):
                 await self.close()
                 raise TLSError(f"SSL is not available (upsd said: {line})")
             return False
-        from .client import tls_context
+        from .blocking import tls_context
         try:
             context = tls_context(self.certpath, self.certverify, self.certfile)
         except TLSError:

@@ -41,7 +41,7 @@ import threading
 from dataclasses import dataclass, field
 from typing import Callable, Iterator
 
-from .cnum import atoi
+from ..common.cnum import atoi
 
 UNKNOWN = "unknown"
 PARANOID = "paranoid"

@@ -9,10 +9,10 @@ Three layers:
   ``set_var``, ``instcmd``, tracking waits, ``starttls``...);
 * ``PyNUTClient``, a drop-in for NUT's ``PyNUT.PyNUTClient`` built on ``Client``.
 
-``nutpy.aioclient.AsyncClient`` drives the same core with asyncio.
+``nutpy.client.aio.AsyncClient`` drives the same core with asyncio.
 
 Start-up cost matters (``upsc`` is run from shell loops): this module imports only
-``_socket`` at load time; ``ssl``/``nutpy.tls`` are imported when TLS is asked for.
+``_socket`` at load time; ``ssl``/``nutpy.security.tls`` are imported when TLS is asked for.
 """
 
 from __future__ import annotations
@@ -20,9 +20,9 @@ from __future__ import annotations
 import _socket
 import os
 
-from .netproto import client_message
-from .parseconf import Tokenizer, encode
-from .cnum import strtol
+from ..proto.netproto import client_message
+from ..common.parseconf import Tokenizer, encode
+from ..common.cnum import strtol
 
 DEFAULT_PORT = 3493
 # C's SMALLBUF (512): libupsclient and the client programs copy arguments into buffers of
@@ -471,7 +471,7 @@ class Client(_Api):
         self.certname = certname
         if certhost:
             # C: a CERTHOST rule for this host overrides CERTVERIFY/FORCESSL.
-            from .tls import certhost_lookup
+            from ..security.tls import certhost_lookup
             name, verify, force = certhost_lookup(certhost, host, port, certverify,
                                                   tls == "force")
             self.certname = name or certname
@@ -696,7 +696,7 @@ class Client(_Api):
 
 def tls_context(certpath, certverify, certfile):
     """The client TLS context for the sync and async clients; ``TLSError`` on failure."""
-    from . import tls
+    from ..security import tls
     try:
         return tls.client_context(certpath, certverify, certfile)
     except Exception as e:  # TLSConfigError, unreadable CA/cert files

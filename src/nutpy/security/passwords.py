@@ -9,7 +9,7 @@ Hashed entries (a nutpy extension; C upsd would take them as literal passwords):
 ``<salt>`` and ``<key>`` are base64 without ``=`` padding, so the value is one parseconf
 word (no ``=``, ``#``, quotes or blanks). Anything not starting with a known ``{SCHEME}``
 tag is a plaintext password, compared as C does (exact, case-sensitive) but in constant
-time. Make a hash with ``python -m nutpy.passwords`` (reads the password from the
+time. Make a hash with ``python -m nutpy.security.passwords`` (reads the password from the
 terminal or stdin).
 
 Deriving a key is deliberately slow (~0.2-0.5 s); successful checks are remembered (keyed
@@ -332,7 +332,7 @@ def main(argv: list[str] | None = None) -> int:
     import argparse
 
     ap = argparse.ArgumentParser(
-        prog="python -m nutpy.passwords",
+        prog="python -m nutpy.security.passwords",
         description="Make a hashed password for upsd.users (nutpy upsd only; C upsd reads "
                     "it as a literal password). Prints 'password = <hash>'.")
     ap.add_argument("--scheme", choices=("pbkdf2", "scrypt"), default="pbkdf2")
