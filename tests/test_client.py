@@ -9,7 +9,7 @@ import time
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from test_client_env import FakeUpsd
+from support.client_env import FakeUpsd
 
 from nutpy.client.aio import AsyncClient
 from nutpy.client.blocking import (Client, ConnectionFailure, ListReply, ProtocolError, PyNUTClient, PyNUTError, ServerError, TLSError, build_request, split_addr, split_name, tokenize)
@@ -383,7 +383,7 @@ def test_programs_use_starttls_when_offered(tmp_path):
     """Like libupsclient 2.8.5 (TRYSSL in every client): STARTTLS first, TLS when upsd
     offers it, clear text when refused (the other tests)."""
     import subprocess
-    from harness import our_prog
+    from support.harness import our_prog
     _, cert_pem, key_pem = make_certs(tmp_path)
     server = TlsFakeUpsd(cert_pem, key_pem)
     try:

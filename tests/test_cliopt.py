@@ -3,7 +3,7 @@ which must read as glibc's under C's programs."""
 
 import pytest
 
-from harness import c_prog, help_shape, our_prog, require_c_nut
+from support.harness import c_prog, help_shape, our_prog, require_c_nut
 from nutpy.common.cliopt import GetOpt
 
 

@@ -13,7 +13,7 @@ import time
 
 import pytest
 
-from harness import alive, c_prog, our_prog, require_c_nut, require_root, wait_for
+from support.harness import alive, c_prog, our_prog, require_c_nut, require_root, wait_for
 
 CONF = "[u]\n  driver = dummy-ups\n  port = u.dev\n"
 DEV = "ups.status: OL\nbattery.charge: 90\nups.mfr: Acme\n"

@@ -11,7 +11,7 @@ import time
 
 import pytest
 
-from harness import NutEnv, our_prog
+from support.harness import NutEnv, our_prog
 
 DEV = "ups.status: OL\nbattery.charge: 100\nups.mfr: Acme\n"
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from harness import (NutEnv, alive, c_prog, our_prog, require_c_nut, require_fixtures,
+from support.harness import (NutEnv, alive, c_prog, our_prog, require_c_nut, require_fixtures,
                      wait_for)
 from nutpy.common import parseconf
 

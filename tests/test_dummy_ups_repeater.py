@@ -10,8 +10,8 @@ import sys
 
 import pytest
 
-import certs
-from harness import NutEnv, c_prog, free_port, our_prog, require_c_nut, wait_for
+from support import certs
+from support.harness import NutEnv, c_prog, free_port, our_prog, require_c_nut, wait_for
 from test_dummy_ups_interop import as_dict, start_all, stop_by_pidfiles, upsc, upsc_ready
 from nutpy.security import credentials
 

@@ -16,7 +16,7 @@ import socket
 import pytest
 
 import test_tcpwrappers_libwrap as gen
-from harness import c_prog, require_c_nut, require_root
+from support.harness import c_prog, require_c_nut, require_root
 from nutpy.security import tcpwrappers as tw
 
 USERS = ["admin", "monuser", "ADMIN", "unknown"]
@@ -51,7 +51,7 @@ def _verdict_from_c(port: int, user: str) -> bool:
 def chrooted_c_upsd(tmp_path_factory):
     require_c_nut()
     require_root()
-    from harness import NutEnv, wait_for, port_open
+    from support.harness import NutEnv, wait_for, port_open
 
     root = tmp_path_factory.mktemp("jail")
     (root / "etc" / "nut").mkdir(parents=True)

@@ -17,8 +17,8 @@ import time
 
 import pytest
 
-import certs
-from harness import NutEnv, c_prog, dump_complete, our_prog, require_c_nut, wait_for
+from support import certs
+from support.harness import NutEnv, c_prog, dump_complete, our_prog, require_c_nut, wait_for
 from nutpy.client import blocking as nutclient
 from nutpy.security import tls
 

@@ -11,8 +11,8 @@ import ssl
 
 import pytest
 
-import certs
-from harness import (BENCH_DEV, NutEnv, c_prog, dump_complete, our_prog, require_c_nut,
+from support import certs
+from support.harness import (BENCH_DEV, NutEnv, c_prog, dump_complete, our_prog, require_c_nut,
                      require_fixtures, wait_for)
 from nutpy.security import passwords, tls
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from harness import require
+from support.harness import require
 from nutpy.security import tcpwrappers as tw
 
 LIBWRAP = next(iter(sorted(glob.glob("/lib/*/libwrap.so.0")

@@ -12,8 +12,8 @@ import threading
 
 import pytest
 
-import certs
-from harness import IN_CI, c_prog, require_c_nut
+from support import certs
+from support.harness import IN_CI, c_prog, require_c_nut
 from nutpy.security import tls
 
 HOST = "ups.example.com"

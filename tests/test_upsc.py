@@ -7,8 +7,8 @@ import json
 
 import pytest
 
-from harness import our_prog
-from test_client_env import FakeUpsd, HANGUP, at, compare
+from support.harness import our_prog
+from support.client_env import FakeUpsd, HANGUP, at, compare
 
 from nutpy.client.blocking import Client
 

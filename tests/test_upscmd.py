@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from test_client_env import FakeUpsd, at, compare
+from support.client_env import FakeUpsd, at, compare
 
 
 ADMIN = ["-u", "admin", "-p", "secret"]
@@ -80,7 +80,7 @@ def test_upscmd_tracking_pending_then_result():
                     return tracking_reply()
                 return dict.get(self, key, default)
         fake.replies = Replies(replies)
-        from harness import our_prog
+        from support.harness import our_prog
         import subprocess
         r = subprocess.run([our_prog("upscmd"), "-u", "a", "-p", "b", "-w",
                             f"u@127.0.0.1:{fake.port}", "test.x"],

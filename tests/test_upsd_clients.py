@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from harness import BENCH_DEV, NutEnv, c_prog, our_prog, require_c_nut, wait_for
+from support.harness import BENCH_DEV, NutEnv, c_prog, our_prog, require_c_nut, wait_for
 from test_upsd_diff import Stack
-from test_upsd_support import LineClient
+from support.upsd_support import LineClient
 
 SSL_NOISE = "Init SSL without certificate database"
 

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from harness import BENCH_DEV, NutEnv, c_prog, dump_complete, our_prog, require_c_nut, wait_for
-from test_upsd_support import FakeDriver, LineClient
+from support.harness import BENCH_DEV, NutEnv, c_prog, dump_complete, our_prog, require_c_nut, wait_for
+from support.upsd_support import FakeDriver, LineClient
 
 SENTINEL = b"GET VAR sentinel-x server.version\n"
 SENTINEL_REPLY = b'VAR sentinel-x server.version "2.8.0"\n'
@@ -109,7 +109,7 @@ class Stack:
         return p
 
     def _free_other(self) -> int:
-        from harness import free_port
+        from support.harness import free_port
 
         while True:
             p = free_port()

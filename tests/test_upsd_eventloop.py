@@ -11,8 +11,8 @@ import time
 
 import pytest
 
-from harness import dump_complete, our_prog, wait_for
-from test_upsd_support import LineClient
+from support.harness import dump_complete, our_prog, wait_for
+from support.upsd_support import LineClient
 
 DEV = "ups.status: OL\nbattery.charge: 100\nups.mfr: Acme\n"
 SCRIPT = (b"GET VAR ups ups.status\nLIST VAR ups\nGET VAR ups nope\n"
@@ -59,7 +59,7 @@ def exchange(port: int) -> bytes:
 @pytest.fixture(scope="module")
 def replies(tmp_path_factory):
     """What the standard loop answers: the reference for uvloop."""
-    from harness import NutEnv
+    from support.harness import NutEnv
 
     env = NutEnv(tmp_path_factory.mktemp("loop-asyncio"))
     try:

@@ -20,7 +20,7 @@ from nutpy.security import passwords, tcpwrappers
 from nutpy.upsd import config, main, protocol
 from nutpy.upsd.protocol import Deferred, Server, Session, Ups
 from nutpy.upsd.server import ClientConn, Daemon
-from test_upsd_support import LineClient
+from support.upsd_support import LineClient
 
 
 def _iterations_for(seconds: float) -> int:

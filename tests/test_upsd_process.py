@@ -10,8 +10,8 @@ import socket
 
 import pytest
 
-from harness import NutEnv, c_prog, help_shape, our_prog, port_open, require_c_nut, wait_for
-from test_upsd_support import FakeDriver, LineClient
+from support.harness import NutEnv, c_prog, help_shape, our_prog, port_open, require_c_nut, wait_for
+from support.upsd_support import FakeDriver, LineClient
 
 USERS = "[admin]\n password = secret\n actions = SET FSD\n upsmon primary\n"
 
@@ -215,7 +215,7 @@ def test_default_listeners_and_family_flags(nutenv):
 
 
 def test_listen_star_and_several(nutenv):
-    from harness import free_port
+    from support.harness import free_port
 
     other = free_port()
     while other == nutenv.port:

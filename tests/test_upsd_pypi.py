@@ -8,8 +8,8 @@ import asyncio
 
 import pytest
 
-from harness import NutEnv, our_prog, wait_for
-from test_upsd_support import FakeDriver, LineClient
+from support.harness import NutEnv, our_prog, wait_for
+from support.upsd_support import FakeDriver, LineClient
 
 USERS = "[admin]\n password = secret\n actions = SET\n instcmds = all\n upsmon primary\n"
 

@@ -14,9 +14,9 @@ import time
 
 import pytest
 
-from harness import NutEnv, our_prog, require_c_nut, wait_for
+from support.harness import NutEnv, our_prog, require_c_nut, wait_for
 from test_upsd_diff import (SENTINEL, SENTINEL_REPLY, Stack, normalize)
-from test_upsd_support import FakeDriver, LineClient
+from support.upsd_support import FakeDriver, LineClient
 from nutpy.common.parseconf import Tokenizer
 
 
@@ -398,7 +398,7 @@ def test_driver_staleness_ping_and_reconnect(ours):
     try:
         wait_for(lambda: status() == b'VAR fake ups.status "WAIT"\n', 5, what="WAIT")
         assert c.request("GET VAR fake battery.charge") == [b"ERR VAR-NOT-SUPPORTED\n"]
-        from test_upsd_support import FAKE_DUMP
+        from support.upsd_support import FAKE_DUMP
         dump_held.broadcast("".join(x + "\n" for x in FAKE_DUMP))
         wait_for(lambda: status() == b'VAR fake ups.status "OL"\n', 5, what="dump")
     finally:

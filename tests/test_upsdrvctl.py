@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from harness import c_prog, our_prog, require_c_nut, wait_for
+from support.harness import c_prog, our_prog, require_c_nut, wait_for
 
 CONF = """\
 driverpath = /lib/nut

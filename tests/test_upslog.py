@@ -10,8 +10,8 @@ import time
 
 import pytest
 
-from harness import c_prog, our_prog, wait_for
-from test_client_env import SSL_NOISE
+from support.harness import c_prog, our_prog, wait_for
+from support.client_env import SSL_NOISE
 
 from nutpy.clients.upslog import compile_format
 
@@ -141,7 +141,7 @@ def test_compile_format_prefix_keywords_and_invalid():
     ["-s", "x"], ["-l", "-"], ["a", "b"], ["-h"], ["-V"],
 ], ids=lambda a: " ".join(a))
 def test_upslog_startup_errors_match_c(server, args):
-    from test_client_env import compare
+    from support.client_env import compare
     c, ours = compare(server, "upslog", args)
     assert ours == c
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from test_client_env import FakeUpsd, at, compare
+from support.client_env import FakeUpsd, at, compare
 
 
 ADMIN = ["-u", "admin", "-p", "secret"]

@@ -1,10 +1,10 @@
 """The demo: a simulated UPS (dummy-ups on a looping .seq file) served by upsd on localhost,
-watched by upsmon when one is installed, all from this checkout. ``./dev demo`` runs it;
-``--check`` starts it, queries it once with upsc and stops (used by the tests)."""
+watched by upsmon when one is installed, all from this checkout. ``nutpy demo`` (and
+``./dev demo``) runs it; ``--check`` starts it, queries it once with upsc and stops (used by
+the tests)."""
 
 from __future__ import annotations
 
-import argparse
 import getpass
 import os
 import shutil
@@ -14,6 +14,8 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+
+import click
 
 BIN = Path(sys.executable).parent
 
@@ -97,13 +99,18 @@ def find_upsmon() -> str | None:
     return str(c) if c.exists() else None
 
 
-def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="./dev demo", description=__doc__)
-    ap.add_argument("--dir", default=str(Path.cwd() / ".demo"), help="where to keep config and state")
-    ap.add_argument("--check", action="store_true", help="start, query once with upsc, stop")
-    args = ap.parse_args(argv)
+@click.command()
+@click.option("--dir", "directory", default=lambda: str(Path.cwd() / ".demo"),
+              show_default=".demo in the current directory",
+              help="Where to keep config and state.")
+@click.option("--check", is_flag=True, help="Start, query once with upsc, stop.")
+def command(directory: str, check: bool) -> None:
+    """A simulated UPS, upsd and upsmon on localhost, to try with upsc."""
+    sys.exit(run(Path(directory), check))
 
-    root = Path(args.dir).resolve()
+
+def run(directory: Path, check: bool) -> int:
+    root = directory.resolve()
     shutil.rmtree(root, ignore_errors=True)
     port = _pick_port()
     env = write_config(root, port)
@@ -133,11 +140,11 @@ def main(argv: list[str] | None = None) -> int:
         start([str(BIN / "upsd"), "-F", "-u", user])
         _wait(lambda: not _port_free(port), "upsd to listen")
         upsmon = find_upsmon()
-        if upsmon and not args.check:
+        if upsmon and not check:
             start([upsmon, "-F", "-u", user])
         target = "demo@localhost" + ("" if port == 3493 else f":{port}")
         upsc = str(BIN / "upsc")
-        if args.check:
+        if check:
             out = subprocess.run([upsc, target, "ups.status"], env=env, capture_output=True,
                                  text=True, timeout=30)
             print(out.stdout, end="")
@@ -175,4 +182,4 @@ def _wait(predicate, what: str, timeout: float = 20) -> None:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    command()

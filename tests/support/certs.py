@@ -101,7 +101,7 @@ NSS_MISSING = "NSS tools missing (apt-get install -y libnss3-tools)"
 
 
 def require_nss_tools() -> None:
-    from harness import require
+    from support.harness import require
 
     require(have_nss_tools(), NSS_MISSING)
 
