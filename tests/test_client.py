@@ -12,7 +12,11 @@ from hypothesis import given, settings, strategies as st
 from support.client_env import FakeUpsd
 
 from nutpy.client.aio import AsyncClient
-from nutpy.client.blocking import (Client, ConnectionFailure, ListReply, ProtocolError, PyNUTClient, PyNUTError, ServerError, TLSError, build_request, split_addr, split_name, tokenize)
+from nutpy.client.blocking import Client
+from nutpy.client.core import (ConnectionFailure, ListReply, ProtocolError, PyNUTError, ServerError,
+                               TLSError, build_request, split_addr, split_name, tokenize)
+from nutpy.client.pynut import PyNUTClient
+
 from nutpy.common.parseconf import Tokenizer
 
 

@@ -143,10 +143,10 @@ def test_upsd_runs_as_user_inside_the_jail(jailed, jailed_upsd):
 
 def test_jailed_upsd_still_speaks_tls(jailed, jailed_upsd):
     """TLS support is loaded before entering the jail; it must not vanish there."""
-    from nutpy.client import blocking as nutclient
+    from nutpy.client.blocking import Client
 
-    with nutclient.Client("127.0.0.1", jailed.env.port, tls="force", certverify=True,
-                          certpath=str(jailed.env.root / "ca.pem"), certname=HOST) as c:
+    with Client("127.0.0.1", jailed.env.port, tls="force", certverify=True,
+                certpath=str(jailed.env.root / "ca.pem"), certname=HOST) as c:
         assert c.tls_active
         assert c.get_var("eaton", "battery.charge") == "77"
 

@@ -19,7 +19,8 @@ import pytest
 
 from support import certs
 from support.harness import NutEnv, c_prog, dump_complete, our_prog, require_c_nut, wait_for
-from nutpy.client import blocking as nutclient
+from nutpy.client.blocking import Client
+from nutpy.client.core import NutError
 from nutpy.security import tls
 
 HOST = "ups.example.com"
@@ -301,8 +302,8 @@ def test_our_programs_send_credentials_only_inside_tls(stack, proxy):
 
 def test_library_forced_tls_verifies_and_hides_credentials(stack, proxy):
     p = proxy()
-    with nutclient.Client("127.0.0.1", p.port, tls="force", certverify=True,
-                          certpath=str(stack.ca_pem), certname=HOST) as c:
+    with Client("127.0.0.1", p.port, tls="force", certverify=True,
+                certpath=str(stack.ca_pem), certname=HOST) as c:
         assert c.tls_active
         c.authenticate("mon", SECRET)
         c.login("eaton")
@@ -312,8 +313,8 @@ def test_library_forced_tls_verifies_and_hides_credentials(stack, proxy):
 
 def test_library_refuses_plaintext_server_before_credentials(stack, proxy):
     p = proxy(stack.plain_port)
-    with pytest.raises(nutclient.NutError):
-        with nutclient.Client("127.0.0.1", p.port, tls="force") as c:
+    with pytest.raises(NutError):
+        with Client("127.0.0.1", p.port, tls="force") as c:
             c.authenticate("mon", SECRET)
     wait_for(lambda: p.connections == 1, 5)
     time.sleep(0.1)
@@ -330,9 +331,9 @@ def test_library_certverify_refusals(stack, proxy, case):
         other = stack.root / "other-ca.pem"
         other.write_bytes(certs.make_ca("other CA").cert_pem)
         certpath = str(other)
-    with pytest.raises(nutclient.NutError):
-        with nutclient.Client("127.0.0.1", p.port, tls="force", certverify=True,
-                              certpath=certpath, certname=name) as c:
+    with pytest.raises(NutError):
+        with Client("127.0.0.1", p.port, tls="force", certverify=True,
+                    certpath=certpath, certname=name) as c:
             c.authenticate("mon", SECRET)
     assert_no_credentials(p.seen(), SECRET)
 
@@ -395,14 +396,14 @@ def test_certrequest_require_refuses_client_without_valid_certificate(stack, tmp
 
         def attempt(identity) -> str:
             certfile = str(identity.write_pem(tmp_path / "client.pem")) if identity else None
-            with nutclient.Client("127.0.0.1", env.port, tls="force", certverify=True,
-                                  certpath=str(stack.ca_pem), certname=HOST,
-                                  certfile=certfile) as c:
+            with Client("127.0.0.1", env.port, tls="force", certverify=True,
+                        certpath=str(stack.ca_pem), certname=HOST,
+                        certfile=certfile) as c:
                 return c.ver()
 
         assert attempt(client).startswith("Network UPS Tools upsd")
         for identity in (None, stranger):
-            with pytest.raises((nutclient.NutError, OSError)):
+            with pytest.raises((NutError, OSError)):
                 attempt(identity)
     finally:
         env.close()

@@ -12,7 +12,6 @@ from support.client_env import FakeUpsd, HANGUP, at, compare
 
 from nutpy.client.blocking import Client
 
-
 CASES = {
     "all-vars": lambda s: [at(s, "dummy")],
     "bench-65-vars": lambda s: [at(s, "bench")],

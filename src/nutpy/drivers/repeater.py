@@ -15,7 +15,8 @@ import asyncio
 import sys
 
 from ..client.aio import AsyncClient
-from ..client.blocking import NutError, ServerError, split_name
+from ..client.core import NutError, ServerError, split_name
+
 from ..common.log import log
 from ..security import credentials
 from .core import FAILED, HANDLED, INVALID, UNKNOWN
