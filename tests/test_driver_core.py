@@ -96,7 +96,8 @@ def drop_killpower_check(text: str) -> str:
 
 KILL_DRIVER = """#!{python}
 import os
-from nutpy.drivers.core import Driver, HANDLED, run
+from nutpy.drivers.base import Driver, HANDLED
+from nutpy.drivers.main import run
 
 class KillDriver(Driver):
     name = "kill-drv"
@@ -115,7 +116,8 @@ raise SystemExit(run(KillDriver))
 
 GATED_DRIVER = """#!{python}
 import os, time
-from nutpy.drivers.core import Driver, run
+from nutpy.drivers.base import Driver
+from nutpy.drivers.main import run
 
 class GatedDriver(Driver):
     name = "gated-drv"

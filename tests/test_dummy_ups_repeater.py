@@ -71,7 +71,8 @@ def test_authconf_default_requires_a_file_and_finds_the_usual_ones(nutenv, tmp_p
 # A remote UPS whose driver really handles a command (dummy-ups handles none).
 CMD_DRIVER = """#!{python}
 import os
-from nutpy.drivers.core import Driver, HANDLED, UNKNOWN, run
+from nutpy.drivers.base import Driver, HANDLED, UNKNOWN
+from nutpy.drivers.main import run
 
 class CmdDriver(Driver):
     name = "cmd-drv"
@@ -242,7 +243,7 @@ def test_unreachable_upsd_is_retried_with_backoff(monkeypatch):
     import asyncio
 
     from nutpy.drivers import repeater as rep_mod
-    from nutpy.drivers.core import DriverCore
+    from nutpy.drivers.main import DriverCore
     from nutpy.drivers.dummy_ups import DummyUps
 
     core = DriverCore(DummyUps, prog="dummy-ups")

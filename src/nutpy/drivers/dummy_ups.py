@@ -13,7 +13,8 @@ import time
 from ..common import paths
 from ..common.log import log
 from ..common.parseconf import Line, parse_text
-from .core import HANDLED, UNKNOWN, Driver, run
+from .base import HANDLED, UNKNOWN, Driver
+from .main import run
 from .state import RW, STRING
 from ..common.cnum import atoi
 
