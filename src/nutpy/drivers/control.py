@@ -34,9 +34,9 @@ def query_socket(path: str, request, timeout: float | None = 15.0,
                 if not data:
                     break
                 for line in tok.feed(data):
-                    w = line.words
-                    if len(w) == 3 and w[0] == "TRACKING" and w[1] == ident:
-                        return atoi(w[2])
+                    msg = sockproto.parse_driver_message(line.words)
+                    if msg is not None and msg.kind == "TRACKING" and msg.name == ident:
+                        return atoi(msg.args[0])
     except OSError as e:
         if not quiet:
             print(f"Socket {path}: {e.strerror or e}", file=sys.stderr)

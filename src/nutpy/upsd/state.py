@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from ..common.cnum import atoi
 from ..common.parseconf import encode
-from ..proto.sockproto import parse_flags
+from ..proto.sockproto import parse_driver_message, parse_flags
 
 
 class Var:
@@ -77,86 +77,65 @@ class UpsData:
         self._changed()
 
     def apply(self, words: list[str]) -> tuple[bool, tuple[str, str] | None]:
-        """One driver message. Returns (recognised, tracking update or None); an
-        unrecognised message does not count as hearing from the driver."""
-        n = len(words)
-        if n < 1:
+        """One driver line. Returns (recognised, tracking update or None); an
+        unrecognised line does not count as hearing from the driver."""
+        msg = parse_driver_message(words)
+        if msg is None:
             return False, None
-        cmd = words[0].upper()
-        if cmd == "PONG":
+        kind, name, args = msg
+        if kind == "PONG":
             return True, None
-        if cmd == "DUMPDONE":
+        if kind == "DUMPDONE":
             self.dumpdone = True
-            return True, None
-        if cmd == "DATASTALE":
+        elif kind == "DATASTALE":
             self.data_ok = False
-            return True, None
-        if cmd == "DATAOK":
+        elif kind == "DATAOK":
             self.data_ok = True
-            return True, None
-        if n < 2:
-            return False, None
-        name = words[1]
-        if cmd == "ADDCMD":
+        elif kind == "SETINFO":
+            self.setinfo(name, args[0])
+        elif kind == "TRACKING":
+            return True, (name, args[0])
+        elif kind == "ADDCMD":
             if name.lower() not in self.cmds:
                 self.cmds[name.lower()] = name
                 self._changed(structure=True)
-            return True, None
-        if cmd == "DELCMD":
+        elif kind == "DELCMD":
             if self.cmds.pop(name.lower(), None) is not None:
                 self._changed(structure=True)
-            return True, None
-        if cmd == "DELINFO":
+        elif kind == "DELINFO":
             if self.vars.pop(name.lower(), None) is not None:
                 self._changed(structure=True)
-            return True, None
-        if n < 3:
-            return False, None
-        arg = words[2]
-        if cmd == "SETINFO":
-            self.setinfo(name, arg)
-            return True, None
-        if cmd == "TRACKING":
-            return True, (name, arg)
-        var = self.vars.get(name.lower())
-        if cmd == "SETFLAGS":
+        else:
+            var = self.vars.get(name.lower())
             if var is not None:
-                var.flags = parse_flags(words[2:])
-                self._changed()
-            return True, None
-        if cmd == "ADDENUM":
-            if var is not None:
-                enc = encode(arg)
-                if enc not in var.enums:
-                    var.enums.append(enc)
-                    self._changed()
-            return True, None
-        if cmd == "DELENUM":
-            if var is not None:
-                low = arg.lower()
-                for i, enc in enumerate(var.enums):
-                    if enc.lower() == low:
-                        del var.enums[i]
-                        self._changed()
-                        break
-            return True, None
-        if cmd == "SETAUX":
-            if var is not None:
-                var.aux = atoi(arg)
-                self._changed()
-            return True, None
-        if n < 4:
-            return False, None
-        if cmd in ("ADDRANGE", "DELRANGE"):
-            lo, hi = atoi(arg), atoi(words[3])
-            if var is not None:
-                match = next((i for i, (a, b) in enumerate(var.ranges) if a == lo or b == hi),
-                             None)
-                if cmd == "ADDRANGE" and lo <= hi and match is None:
-                    var.ranges.append((lo, hi))
-                    self._changed()
-                elif cmd == "DELRANGE" and match is not None:
-                    del var.ranges[match]
-                    self._changed()
-            return True, None
-        return False, None
+                self._apply_to_var(var, kind, args)
+        return True, None
+
+    def _apply_to_var(self, var: Var, kind: str, args: tuple[str, ...]) -> None:
+        """SETFLAGS, ADDENUM, DELENUM, SETAUX, ADDRANGE, DELRANGE on an existing variable
+        (C drops them for an unknown one)."""
+        if kind == "SETFLAGS":
+            var.flags = parse_flags(args)
+        elif kind == "ADDENUM":
+            enc = encode(args[0])
+            if enc in var.enums:
+                return
+            var.enums.append(enc)
+        elif kind == "DELENUM":
+            low = args[0].lower()
+            i = next((i for i, enc in enumerate(var.enums) if enc.lower() == low), None)
+            if i is None:
+                return
+            del var.enums[i]
+        elif kind == "SETAUX":
+            var.aux = atoi(args[0])
+        else:  # ADDRANGE, DELRANGE
+            lo, hi = atoi(args[0]), atoi(args[1])
+            match = next((i for i, (a, b) in enumerate(var.ranges) if a == lo or b == hi), None)
+            if kind == "ADDRANGE" and lo <= hi and match is None:
+                var.ranges.append((lo, hi))
+            elif kind == "DELRANGE" and match is not None:
+                del var.ranges[match]
+            else:
+                return
+        self._changed()
