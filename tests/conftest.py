@@ -1,7 +1,7 @@
 import pytest
 
-from support.harness import NutEnv
 from support.client_env import shared_server, upsd_kinds
+from support.harness import NutEnv
 
 
 @pytest.fixture

@@ -7,18 +7,26 @@ import asyncio
 import time
 
 import pytest
-from hypothesis import given, settings, strategies as st
-
-from support.client_env import FakeUpsd
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from nutpy.client.aio import AsyncClient
 from nutpy.client.blocking import Client
-from nutpy.client.core import (ConnectionFailure, ListReply, ProtocolError, PyNUTError, ServerError,
-                               TLSError, build_request, split_addr, split_name, tokenize)
+from nutpy.client.core import (
+    ConnectionFailure,
+    ListReply,
+    ProtocolError,
+    PyNUTError,
+    ServerError,
+    TLSError,
+    build_request,
+    split_addr,
+    split_name,
+    tokenize,
+)
 from nutpy.client.pynut import PyNUTClient
-
 from nutpy.common.parseconf import Tokenizer
-
+from support.client_env import FakeUpsd
 
 # -- sans-IO core -----------------------------------------------------------------------
 
@@ -387,6 +395,7 @@ def test_programs_use_starttls_when_offered(tmp_path):
     """Like libupsclient 2.8.5 (TRYSSL in every client): STARTTLS first, TLS when upsd
     offers it, clear text when refused (the other tests)."""
     import subprocess
+
     from support.harness import our_prog
     _, cert_pem, key_pem = make_certs(tmp_path)
     server = TlsFakeUpsd(cert_pem, key_pem)

@@ -3,8 +3,8 @@ which must read as glibc's under C's programs."""
 
 import pytest
 
-from support.harness import c_prog, help_shape, our_prog, require_c_nut
 from nutpy.common.cliopt import GetOpt
+from support.harness import c_prog, help_shape, our_prog, require_c_nut
 
 
 def parse(argv, spec):

@@ -1,8 +1,8 @@
 """The driver data tree: change events, DUMPALL order, flags, enums, ranges, commands,
 status/alarm builders."""
 
-from nutpy.drivers.state import NUMBER, RW, STRING, DriverState, parse_flags
 from nutpy.common.parseconf import Tokenizer
+from nutpy.drivers.state import NUMBER, RW, STRING, DriverState, parse_flags
 
 
 def recording():

@@ -7,8 +7,8 @@ import time
 import pytest
 
 from nutpy.drivers.base import HANDLED
-from nutpy.drivers.main import DriverCore
 from nutpy.drivers.dummy_ups import DummyUps
+from nutpy.drivers.main import DriverCore
 from nutpy.drivers.state import RW, STRING
 
 

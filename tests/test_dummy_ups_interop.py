@@ -12,9 +12,16 @@ from pathlib import Path
 
 import pytest
 
-from support.harness import (NutEnv, alive, c_prog, our_prog, require_c_nut, require_fixtures,
-                     wait_for)
 from nutpy.common import parseconf
+from support.harness import (
+    NutEnv,
+    alive,
+    c_prog,
+    our_prog,
+    require_c_nut,
+    require_fixtures,
+    wait_for,
+)
 
 pytestmark = pytest.mark.interop
 

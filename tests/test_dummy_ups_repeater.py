@@ -10,10 +10,10 @@ import sys
 
 import pytest
 
+from nutpy.security import credentials
 from support import certs
 from support.harness import NutEnv, c_prog, free_port, our_prog, require_c_nut, wait_for
 from test_dummy_ups_interop import as_dict, start_all, stop_by_pidfiles, upsc, upsc_ready
-from nutpy.security import credentials
 
 USERS = "[admin]\n  password = pw\n  actions = SET\n  instcmds = ALL\n"
 SRC_DEV = "ups.status: OL\nbattery.charge: 81\nups.mfr: Src\nups.id: before\n"
@@ -243,8 +243,8 @@ def test_unreachable_upsd_is_retried_with_backoff(monkeypatch):
     import asyncio
 
     from nutpy.drivers import repeater as rep_mod
-    from nutpy.drivers.main import DriverCore
     from nutpy.drivers.dummy_ups import DummyUps
+    from nutpy.drivers.main import DriverCore
 
     core = DriverCore(DummyUps, prog="dummy-ups")
     core.poll_interval = 2

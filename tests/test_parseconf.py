@@ -2,7 +2,8 @@
 C dummy-ups/upsd 2.8.0)."""
 
 import pytest
-from hypothesis import given, strategies as st
+from hypothesis import given
+from hypothesis import strategies as st
 
 from nutpy.common import parseconf
 from nutpy.common.parseconf import HASH_IN_QUOTES, Tokenizer, encode, parse_text, split_line

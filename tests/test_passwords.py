@@ -136,7 +136,8 @@ def test_throttle_keys():
     assert not t.allowed("2001:db8:1:2::99")
 
 
-from hypothesis import assume, given, settings, strategies as st  # noqa: E402
+from hypothesis import assume, given, settings  # noqa: E402
+from hypothesis import strategies as st
 
 
 @settings(max_examples=200, deadline=None)

@@ -19,7 +19,15 @@ from pathlib import Path
 import pytest
 
 from support import certs
-from support.harness import NutEnv, c_prog, dump_complete, our_prog, require_c_nut, require_root, wait_for
+from support.harness import (
+    NutEnv,
+    c_prog,
+    dump_complete,
+    our_prog,
+    require_c_nut,
+    require_root,
+    wait_for,
+)
 
 HOST = "ups.example.com"
 DUMMY = "ups.status: OL\nbattery.charge: 77\n"

@@ -16,8 +16,8 @@ import socket
 import pytest
 
 import test_tcpwrappers_libwrap as gen
-from support.harness import c_prog, require_c_nut, require_root
 from nutpy.security import tcpwrappers as tw
+from support.harness import c_prog, require_c_nut, require_root
 
 USERS = ["admin", "monuser", "ADMIN", "unknown"]
 HAND_WRITTEN = [
@@ -51,7 +51,7 @@ def _verdict_from_c(port: int, user: str) -> bool:
 def chrooted_c_upsd(tmp_path_factory):
     require_c_nut()
     require_root()
-    from support.harness import NutEnv, wait_for, port_open
+    from support.harness import NutEnv, port_open, wait_for
 
     root = tmp_path_factory.mktemp("jail")
     (root / "etc" / "nut").mkdir(parents=True)

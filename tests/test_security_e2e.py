@@ -17,11 +17,11 @@ import time
 
 import pytest
 
-from support import certs
-from support.harness import NutEnv, c_prog, dump_complete, our_prog, require_c_nut, wait_for
 from nutpy.client.blocking import Client
 from nutpy.client.core import NutError
 from nutpy.security import tls
+from support import certs
+from support.harness import NutEnv, c_prog, dump_complete, our_prog, require_c_nut, wait_for
 
 HOST = "ups.example.com"
 SECRET = "mon-very-secret"

@@ -11,10 +11,18 @@ import ssl
 
 import pytest
 
-from support import certs
-from support.harness import (BENCH_DEV, NutEnv, c_prog, dump_complete, our_prog, require_c_nut,
-                     require_fixtures, wait_for)
 from nutpy.security import passwords, tls
+from support import certs
+from support.harness import (
+    BENCH_DEV,
+    NutEnv,
+    c_prog,
+    dump_complete,
+    our_prog,
+    require_c_nut,
+    require_fixtures,
+    wait_for,
+)
 
 HOST = "ups.example.com"
 

@@ -3,9 +3,9 @@ and the local address handed to tcp-wrappers."""
 
 from __future__ import annotations
 
-from test_upsd_core import ask, make_server
 from nutpy.security.passwords import LoginThrottle
 from nutpy.upsd.protocol import Session
+from test_upsd_core import ask, make_server
 
 
 class Clock:
@@ -19,7 +19,7 @@ class Clock:
 def throttled_server():
     clock = Clock()
     server, ups, sent = make_server(clock=clock)
-    server.throttle = LoginThrottle(clock=clock)
+    server.auth.throttle = LoginThrottle(clock=clock)
     logged = []
     server.log = lambda level, msg: logged.append((level, msg))
     return server, clock, logged
@@ -75,7 +75,7 @@ def test_unknown_users_count_as_failures():
 def test_tcp_wrappers_hook_gets_the_local_address_when_known():
     server, _, _ = make_server()
     calls = []
-    server.hosts_access = lambda *args: calls.append(args) or True
+    server.auth.hosts_access = lambda *args: calls.append(args) or True
     s = Session("192.0.2.5")
     s.local = "192.0.2.200"
     ask(server, s, "USERNAME admin\nPASSWORD pw\nSET TRACKING ON\n")

@@ -165,7 +165,8 @@ def test_resolve_hostname_loopback():
     assert tw.resolve_hostname("not-an-address") == tw.UNKNOWN
 
 
-from hypothesis import given, settings, strategies as st  # noqa: E402
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st
 
 _PIECES = st.sampled_from(list("upsd:ALL EXCEPT@[]/.*?#\\,\t\n0123456789abcf:LOCAKNWPR-=")
                           + ["\x00", "\xff", "::", "EXCEPT", "allow", "deny", "KNOWN",

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from support.harness import require
 from nutpy.security import tcpwrappers as tw
+from support.harness import require
 
 LIBWRAP = next(iter(sorted(glob.glob("/lib/*/libwrap.so.0")
                            + glob.glob("/usr/lib/*/libwrap.so.0"))), "libwrap.so.0")

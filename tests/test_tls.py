@@ -12,9 +12,9 @@ import threading
 
 import pytest
 
+from nutpy.security import tls
 from support import certs
 from support.harness import IN_CI, c_prog, require_c_nut
-from nutpy.security import tls
 
 HOST = "ups.example.com"
 

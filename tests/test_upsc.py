@@ -7,10 +7,9 @@ import json
 
 import pytest
 
-from support.harness import our_prog
-from support.client_env import FakeUpsd, HANGUP, at, compare
-
 from nutpy.client.blocking import Client
+from support.client_env import HANGUP, FakeUpsd, at, compare
+from support.harness import our_prog
 
 CASES = {
     "all-vars": lambda s: [at(s, "dummy")],

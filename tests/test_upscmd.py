@@ -6,7 +6,6 @@ import pytest
 
 from support.client_env import FakeUpsd, at, compare
 
-
 ADMIN = ["-u", "admin", "-p", "secret"]
 
 CASES = {
@@ -80,8 +79,9 @@ def test_upscmd_tracking_pending_then_result():
                     return tracking_reply()
                 return dict.get(self, key, default)
         fake.replies = Replies(replies)
-        from support.harness import our_prog
         import subprocess
+
+        from support.harness import our_prog
         r = subprocess.run([our_prog("upscmd"), "-u", "a", "-p", "b", "-w",
                             f"u@127.0.0.1:{fake.port}", "test.x"],
                            capture_output=True, text=True, timeout=20)

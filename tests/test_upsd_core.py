@@ -8,8 +8,8 @@ import re
 from nutpy.common import parseconf
 from nutpy.upsd import config
 from nutpy.upsd.descriptions import Descriptions
-from nutpy.upsd.protocol import Server, Session, Ups, new_tracking_id
-from nutpy.upsd.state import UpsData
+from nutpy.upsd.protocol import Server, Session, new_tracking_id
+from nutpy.upsd.state import Ups, UpsData
 
 
 def conf(text: str):
@@ -207,7 +207,7 @@ def test_hosts_access_only_for_auth_commands_after_presence_checks():
         return user != "admin"
 
     server, _, _ = make_server()
-    server.hosts_access = hook
+    server.auth.hosts_access = hook
     s = Session("127.0.0.1")
     assert ask(server, s, "LOGIN fake\n") == b"ERR USERNAME-REQUIRED\n"
     assert ask(server, s, "USERNAME admin\nLOGIN fake\n") == b"OK\nERR PASSWORD-REQUIRED\n"
@@ -274,7 +274,7 @@ def test_failed_logins_throttled_per_address():
 
     now = [0.0]
     server, _, _ = make_server()
-    server.throttle = LoginThrottle(clock=lambda: now[0])
+    server.auth.throttle = LoginThrottle(clock=lambda: now[0])
 
     def login(addr: str, pw: str) -> bytes:
         return ask(server, Session(addr), f"USERNAME admin\nPASSWORD {pw}\nFSD fake\n")[6:]

@@ -13,7 +13,15 @@ from pathlib import Path
 
 import pytest
 
-from support.harness import BENCH_DEV, NutEnv, c_prog, dump_complete, our_prog, require_c_nut, wait_for
+from support.harness import (
+    BENCH_DEV,
+    NutEnv,
+    c_prog,
+    dump_complete,
+    our_prog,
+    require_c_nut,
+    wait_for,
+)
 from support.upsd_support import FakeDriver, LineClient
 
 SENTINEL = b"GET VAR sentinel-x server.version\n"

@@ -17,9 +17,11 @@ import pytest
 
 from nutpy.common import parseconf
 from nutpy.security import passwords, tcpwrappers
-from nutpy.upsd import config, main, protocol
-from nutpy.upsd.protocol import Deferred, Server, Session, Ups
+from nutpy.upsd import auth, config, main, protocol
+from nutpy.upsd.auth import Deferred
+from nutpy.upsd.protocol import Server, Session
 from nutpy.upsd.server import ClientConn, Daemon
+from nutpy.upsd.state import Ups
 from support.upsd_support import LineClient
 
 
@@ -131,7 +133,7 @@ def test_core_deferred_replies_match_synchronous_ones():
 
 def test_core_throttle_counts_deferred_failures():
     server = _server(_users(_unguessable_entry(1_000)))
-    server.throttle = passwords.LoginThrottle(max_failures=3)
+    server.auth.throttle = passwords.LoginThrottle(max_failures=3)
     s = Session("192.0.2.7")
     server.open_session(s)
     server.handle(s, _words("USERNAME slow"))
@@ -140,8 +142,8 @@ def test_core_throttle_counts_deferred_failures():
     assert all(reply == protocol.E_ACCESS_DENIED for reply, _ in counts)
     # three derivations, then the address is refused without one
     assert [n for _, n in counts] == [1, 1, 1, 0]
-    assert not server.throttle.allowed("192.0.2.7")
-    assert server.throttle.allowed("192.0.2.8")
+    assert not server.auth.throttle.allowed("192.0.2.7")
+    assert server.auth.throttle.allowed("192.0.2.8")
 
 
 def test_core_chains_hosts_then_password():
@@ -154,9 +156,9 @@ def test_core_chains_hosts_then_password():
         def lookup():
             asked.append(user)
             return user != "plain"
-        raise protocol.Slow(lookup)
+        raise auth.Slow(lookup)
 
-    server.hosts_access = hosts_access
+    server.auth.hosts_access = hosts_access
     s = Session("127.0.0.1")
     server.open_session(s)
     server.handle(s, _words("USERNAME hashed"))
@@ -178,7 +180,7 @@ class LiveUpsd:
 
     def __init__(self, server: Server) -> None:
         self.server = server
-        self.daemon = Daemon(config.UpsdConf(), server.users, server, [])
+        self.daemon = Daemon(config.UpsdConf(), server.auth.users, server, [])
         self.loop = asyncio.new_event_loop()
         self.ready = threading.Event()
         self.thread = threading.Thread(target=self._run, daemon=True)
@@ -324,8 +326,8 @@ def test_tcp_wrappers_host_name_lookup_off_the_loop(tmp_path, monkeypatch):
 
     monkeypatch.setattr(tcpwrappers, "resolve_hostname", slow_resolver)
     server = _server(_users(_unguessable_entry(1_000)))
-    server.hosts_access = main._hosts_access_hook()
-    assert server.hosts_access is not None
+    server.auth.hosts_access = main._hosts_access_hook()
+    assert server.auth.hosts_access is not None
     upsd = LiveUpsd(server)
     try:
         def start(port):

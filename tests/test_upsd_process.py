@@ -245,7 +245,7 @@ def test_starttls_discards_pipelined_bytes(nutenv):
     side sees only OK STARTTLS, and the first TLS reply answers the first TLS request."""
     import ssl
 
-    certs = pytest.importorskip("certs")
+    from support import certs
     pytest.importorskip("nutpy.security.tls")
     ca = certs.make_ca()
     server_cert = certs.issue(ca, "localhost", dns=["localhost"], ips=["127.0.0.1"])

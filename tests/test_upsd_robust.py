@@ -14,10 +14,10 @@ import time
 
 import pytest
 
-from support.harness import NutEnv, our_prog, require_c_nut, wait_for
-from test_upsd_diff import (SENTINEL, SENTINEL_REPLY, Stack, normalize)
-from support.upsd_support import FakeDriver, LineClient
 from nutpy.common.parseconf import Tokenizer
+from support.harness import NutEnv, our_prog, require_c_nut, wait_for
+from support.upsd_support import FakeDriver, LineClient
+from test_upsd_diff import SENTINEL, SENTINEL_REPLY, Stack, normalize
 
 
 @pytest.fixture(scope="module")
@@ -331,9 +331,9 @@ def test_bad_input_logging_is_rate_limited(ours):
 
 def test_each_reply_is_one_write():
     """Pipelined requests in one read produce exactly one transport write."""
+    from nutpy.upsd.config import UpsdConf, Users
     from nutpy.upsd.protocol import Server
     from nutpy.upsd.server import ClientConn, Daemon
-    from nutpy.upsd.config import UpsdConf, Users
 
     class FakeTransport:
         def __init__(self):

@@ -10,11 +10,9 @@ import time
 
 import pytest
 
-from support.harness import c_prog, our_prog, wait_for
-from support.client_env import SSL_NOISE
-
 from nutpy.clients.upslog import compile_format
-
+from support.client_env import SSL_NOISE
+from support.harness import c_prog, our_prog, wait_for
 
 FORMAT = ("%HOST% %UPSHOST% <%VAR ups.status%> %VAR battery.charge% %VAR no.such% "
           "%VAR bad% %VAR% %BOGUS% %% %hostname% %upshostx% [%VAR device.mfr%] %tail")

@@ -7,7 +7,6 @@ import pytest
 
 from support.client_env import FakeUpsd, at, compare
 
-
 ADMIN = ["-u", "admin", "-p", "secret"]
 
 CASES = {

@@ -15,7 +15,16 @@ from pathlib import Path
 
 import pytest
 
-from support.harness import BENCH_DEV, NutEnv, c_prog, free_port, help_shape, our_prog, require_c_nut, wait_for
+from support.harness import (
+    BENCH_DEV,
+    NutEnv,
+    c_prog,
+    free_port,
+    help_shape,
+    our_prog,
+    require_c_nut,
+    wait_for,
+)
 
 SSL_NOISE = "Init SSL without certificate database\n"
 

@@ -14,10 +14,20 @@ import asyncio
 import os
 import socket
 
-from .core import (DEFAULT_PORT, DEFAULT_TIMEOUT, DEFAULT_TRACKING_TIMEOUT, ConnectionFailure,
-                       ListReply, NutError, TLSError, _Api, _ok_or_tracking, build_request,
-                       build_value_request, parse_get)
-
+from .core import (
+    DEFAULT_PORT,
+    DEFAULT_TIMEOUT,
+    DEFAULT_TRACKING_TIMEOUT,
+    ConnectionFailure,
+    ListReply,
+    NutError,
+    TLSError,
+    _Api,
+    _ok_or_tracking,
+    build_request,
+    build_value_request,
+    parse_get,
+)
 
 _QUICKACK = getattr(socket, "TCP_QUICKACK", None)
 

@@ -11,9 +11,23 @@ from __future__ import annotations
 import _socket
 import os
 
-from .core import (_RECV_SIZE, DEFAULT_PORT, DEFAULT_TIMEOUT, DEFAULT_TRACKING_TIMEOUT,
-                   ConnectionFailure, LineBuffer, ListReply, NutError, TLSError, _Api,
-                   _ok_or_tracking, build_request, build_value_request, parse_get, tls_context)
+from .core import (
+    _RECV_SIZE,
+    DEFAULT_PORT,
+    DEFAULT_TIMEOUT,
+    DEFAULT_TRACKING_TIMEOUT,
+    ConnectionFailure,
+    LineBuffer,
+    ListReply,
+    NutError,
+    TLSError,
+    _Api,
+    _ok_or_tracking,
+    build_request,
+    build_value_request,
+    parse_get,
+    tls_context,
+)
 
 
 class Client(_Api):

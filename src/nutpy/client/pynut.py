@@ -5,8 +5,15 @@ blocking client.
 from __future__ import annotations
 
 from .blocking import Client
-from .core import (DEFAULT_PORT, NutError, PyNUTError, ServerError, _ok_or_tracking,
-                   build_request, build_value_request)
+from .core import (
+    DEFAULT_PORT,
+    NutError,
+    PyNUTError,
+    ServerError,
+    _ok_or_tracking,
+    build_request,
+    build_value_request,
+)
 
 
 class PyNUTClient:

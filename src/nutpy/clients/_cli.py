@@ -9,9 +9,9 @@ import os
 import sys
 
 from .. import NUT_VERSION  # noqa: F401  (the clients print it as _cli.NUT_VERSION)
-from ..common.cliopt import GetOpt, err  # noqa: F401  (GetOpt: the clients' option parser)
 from ..client.blocking import Client
 from ..client.core import NutError, ServerError, split_name
+from ..common.cliopt import GetOpt, err  # noqa: F401  (GetOpt: the clients' option parser)
 
 DEFAULT_CONNECT_TIMEOUT = 10.0  # libupsclient (2.8.1+) default; NUT_DEFAULT_CONNECT_TIMEOUT
 

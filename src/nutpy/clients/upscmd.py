@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from ..client.core import DEFAULT_TRACKING_TIMEOUT, SMALLBUF_TEXT, NutError
-
 from . import _cli
 from ._cli import fatal, out
 

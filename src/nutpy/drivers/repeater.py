@@ -16,7 +16,6 @@ import sys
 
 from ..client.aio import AsyncClient
 from ..client.core import NutError, ServerError, split_name
-
 from ..common.log import log
 from ..security import credentials
 from .base import FAILED, HANDLED, INVALID, UNKNOWN

@@ -15,11 +15,12 @@ import socket
 import threading
 from typing import Awaitable, Callable
 
-from ..proto import sockproto
-from ..common.log import Throttle, log
-from ..common.parseconf import Tokenizer
-from .state import DriverState
 from ..common.cnum import atoi
+from ..common.log import log
+from ..common.parseconf import Tokenizer
+from ..common.ratelimit import Throttle
+from ..proto import sockproto
+from .state import DriverState
 
 # A client that leaves this much of our output unread is dropped: it is not upsd.
 MAX_PENDING_OUTPUT = 1024 * 1024

@@ -1,5 +1,6 @@
-"""What upsd knows about one UPS, fed by its driver's socket messages (C ``state.c`` and
-``sstate.c`` semantics).
+"""What upsd knows about each UPS, fed by its driver's socket messages (C ``state.c`` and
+``sstate.c`` semantics): ``UpsData`` (variables and commands), ``Ups`` (one ups.conf section:
+its data, link flags and LIST reply cache) and ``GetVarCache`` (GET VAR replies).
 
 Pure: ``UpsData.apply(words)`` takes one tokenized driver line. Variable and command
 names are matched case-insensitively and listed in case-insensitive order; values are
@@ -7,6 +8,8 @@ stored both raw and pconf-escaped (the escaped copy is what GET/LIST send).
 """
 
 from __future__ import annotations
+
+from typing import Callable
 
 from ..common.cnum import atoi
 from ..common.parseconf import encode
@@ -139,3 +142,78 @@ class UpsData:
             else:
                 return
         self._changed()
+
+
+class Ups:
+    """One ups.conf section as upsd sees it."""
+
+    def __init__(self, name: str, socket_name: str, desc: str | None = None) -> None:
+        self.name = name
+        self.socket_name = socket_name  # "<driver>-<ups>" in the state path
+        self.desc = desc
+        self.data = UpsData()
+        self.connected = False
+        self.stale = False
+        self.fsd = False
+        self.numlogins = 0
+        # Set by the daemon: queue bytes for the driver; False when that is impossible.
+        self.driver_send: Callable[[bytes], bool] = lambda data: False
+        self._cache: dict[tuple[int, str], bytes] = {}
+        self._cache_version = -1
+
+    def reset_data(self) -> None:
+        """Fresh, empty state with ups.status WAIT (just connected, dump not yet done)."""
+        self.data = UpsData()
+        self.data.setinfo("ups.status", "WAIT")
+
+    def cached(self, kind: int, echo: str, build: Callable[[], bytes]) -> bytes:
+        version = self.data.version * 2 + (1 if self.fsd else 0)
+        if version != self._cache_version or self.data is not self._cache_data:
+            self._cache.clear()
+            self._cache_version = version
+            self._cache_data = self.data
+        key = (kind, echo)
+        out = self._cache.get(key)
+        if out is None:
+            if len(self._cache) > 64:
+                self._cache.clear()
+            out = self._cache[key] = build()
+        return out
+
+    _cache_data: UpsData | None = None
+
+
+class GetVarCache:
+    """GET VAR replies by request line (the hot path of upsmon-like clients). An entry is
+    served only while the UPS, its data and its FSD flag are what they were when the reply
+    was built; entries do not depend on the session."""
+
+    def __init__(self, ups_table: dict[str, Ups]) -> None:
+        self._ups = ups_table  # the server's table, lower-case name -> Ups
+        # raw request line -> GET VAR reply and the state it was computed from
+        self._replies: dict[bytes, tuple] = {}
+
+    def lookup(self, raw: bytes) -> bytes | None:
+        """The reply to the request line ``raw`` if it is a GET VAR answered before and
+        nothing it depends on has changed since."""
+        e = self._replies.get(raw)
+        if e is None:
+            return None
+        reply, key, ups, data, version, fsd = e
+        if (ups.data is data and data.version == version and ups.fsd == fsd
+                and ups.connected and not ups.stale and self._ups.get(key) is ups):
+            return reply
+        return None
+
+    def remember(self, raw: bytes, words: list[str], reply: bytes) -> None:
+        """Keep a successful GET VAR reply for ``cached_reply`` (session-independent)."""
+        if (len(words) < 4 or not reply.startswith(b"VAR ") or words[0].upper() != "GET"
+                or words[1].upper() != "VAR" or words[3][:7].lower() == "server."):
+            return
+        key = words[2].lower()
+        ups = self._ups.get(key)
+        if ups is None:
+            return
+        if len(self._replies) >= 4096:
+            self._replies.clear()
+        self._replies[raw] = (reply, key, ups, ups.data, ups.data.version, ups.fsd)
