@@ -89,6 +89,7 @@ def test_split_name_errors(text):
 
 # -- against a real upsd ----------------------------------------------------------------
 
+@pytest.mark.interop
 def test_client_reads_what_c_upsc_reads(server):
     with Client("127.0.0.1", server.port) as nut:
         c_lines = server.c_upsc("bench").stdout.splitlines()

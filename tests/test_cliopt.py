@@ -37,6 +37,7 @@ def test_options_are_read_lazily(capsys):
     assert capsys.readouterr().err == "prog: invalid option -- 'x'\n"
 
 
+@pytest.mark.interop
 @pytest.mark.parametrize("prog", ["upsd", "upsdrvctl"])
 @pytest.mark.parametrize("args", [["-x"], ["-u"], ["-x", "-y"], ["-V", "-x"]])
 def test_option_errors_as_c(nutenv, prog, args):

@@ -49,6 +49,7 @@ def list_entries(text: str) -> list[tuple[str, str]]:
     return [(m[1], m[2]) for m in re.finditer(r'^(VALUE|FLAG) (\S+) "[^"\n]*"$', text, re.M)]
 
 
+@pytest.mark.interop
 def test_banner_version_and_list(env):
     c, ours = both(env, ["-V"])
     assert ours.stdout == c.stdout and ours.returncode == c.returncode == 0
@@ -81,6 +82,7 @@ def test_banner_version_and_list(env):
     ["-a", "u", "extra"],
     ["-a", "u", "-u", "root", "-k"],  # dummy-ups cannot shut down: "shutdown not supported"
 ])
+@pytest.mark.interop
 def test_errors_match_c(env, args):
     c, ours = both(env, args)
     assert ours.returncode == c.returncode == 1
@@ -197,6 +199,7 @@ def test_killpower_falls_back_when_the_running_instance_fails(env):
     assert p.poll() is None  # the running driver carries on
 
 
+@pytest.mark.interop
 def test_unknown_variable_is_an_error(env):
     c, ours = both(env, ["-a", "u", "-u", "root", "-x", "bogus=1", "-x", "nolock"])
     assert ours.stdout == c.stdout
@@ -205,6 +208,7 @@ def test_unknown_variable_is_an_error(env):
     assert ours.returncode == 1  # ours: deliberate (docs/drivers.md)
 
 
+@pytest.mark.interop
 def test_wrong_driver_name(env):
     env.write("ups.conf", "[u]\n  driver = usbhid-ups\n  port = u.dev\n")
     c, ours = both(env, ["-a", "u", "-u", "root"])
@@ -264,6 +268,7 @@ def test_start_up_skips_modules_it_does_not_need(env):
     assert {"_ssl", "nutpy.drivers.repeater", "nutpy.security.tls"} <= rep_mods
 
 
+@pytest.mark.interop
 def test_dump_matches_c(env):
     require_c_nut()
     argv = ["-a", "u", "-u", "root", "-d", "1", "-i", "1"]
@@ -361,6 +366,7 @@ def query(env, request: bytes, last: bytes, name: str = "dummy-ups") -> bytes:
         return buf
 
 
+@pytest.mark.root
 def test_privileges_dropped_before_device(env):
     """The device (here the .dev file) is opened as the run-as user; socket and PID file
     belong to that user too."""
@@ -399,11 +405,13 @@ def test_privileges_dropped_before_device(env):
         shutil.rmtree(world, ignore_errors=True)
 
 
+@pytest.mark.interop
 def test_c_available_for_ci():
     # the absence of the oracle shows as one clear skip here, and fails under .ci/run
     require_c_nut()
 
 
+@pytest.mark.root
 def test_chroot(env):
     """-r: the device path and the state directory are inside the jail, which has no
     /dev or /etc; the driver still comes up and serves its socket."""
@@ -435,6 +443,7 @@ def test_chroot(env):
     assert not (jail / "state" / "dummy-ups-u").exists()
 
 
+@pytest.mark.interop
 @pytest.mark.parametrize("where", ["global", "section"])
 def test_invalid_debug_min_is_reported_like_c(env, where):
     conf = "debug_min = -3\n" + CONF if where == "global" else CONF + "  debug_min = -3\n"

@@ -141,12 +141,14 @@ def _without_driver(d: dict[str, str]) -> dict[str, str]:
     return {k: v for k, v in d.items() if not k.startswith("driver.")}
 
 
+@pytest.mark.interop
 def test_copies_remote_data(stack):
     src = _without_driver(as_dict(upsc_ready(stack, "src")))
     for rep in ("fwd", "plain"):
         assert _without_driver(as_dict(upsc_ready(stack, rep))) == src
 
 
+@pytest.mark.interop
 def test_set_is_forwarded_only_with_credentials(stack):
     def upsrw(ups: str, value: str) -> str:
         r = stack.run([c_prog("upsrw"), "-s", f"ups.id={value}", "-u", "admin", "-p", "pw",
@@ -165,6 +167,7 @@ def test_set_is_forwarded_only_with_credentials(stack):
     assert "load.off" in cmds
 
 
+@pytest.mark.interop
 def test_instcmd_is_forwarded_to_the_real_driver(stack):
     target = f"fwdcmd@127.0.0.1:{stack.port}"
     upsc_ready(stack, "fwdcmd")
@@ -176,6 +179,7 @@ def test_instcmd_is_forwarded_to_the_real_driver(stack):
     assert stack.cmd_mark.read_text().split() == ["test.battery.start"]
 
 
+@pytest.mark.interop
 def test_tls_forced_and_verified_against_our_upsd(nutenv, tmp_path):
     """FORCESSL + CERTVERIFY from nutauth.conf: the right CA gives the data, another CA
     is refused (C 2.8.0's upsd is an NSS build without PEM CERTFILE, so ours serves)."""
@@ -213,6 +217,7 @@ def test_tls_forced_and_verified_against_our_upsd(nutenv, tmp_path):
         stop_by_pidfiles(env, ["dummy-ups-src"])
 
 
+@pytest.mark.interop
 def test_start_errors_match_c(nutenv):
     require_c_nut()
     port = free_port()

@@ -143,6 +143,7 @@ def jailed_upsd(jailed):
     env.stop(upsd)
 
 
+@pytest.mark.root
 def test_upsd_runs_as_user_inside_the_jail(jailed, jailed_upsd):
     assert_dropped(jailed_upsd.pid, jailed.user, jailed.jail)
     assert ask(jailed.env.port, "GET VAR eaton battery.charge") == \
@@ -191,6 +192,7 @@ def test_upsdrvctl_passes_user_and_chroot(jailed):
                 pass
 
 
+@pytest.mark.interop
 def test_driver_socket_mode_as_c(tmp_path):
     """Run as root (no -u) both C's and our dummy-ups make a 0660 socket."""
     require_c_nut()
@@ -223,6 +225,7 @@ def upsd_warnings(prog: str, env: NutEnv) -> list[str]:
                   if "world readable" in line)
 
 
+@pytest.mark.interop
 def test_world_readable_warnings_as_c(tmp_path):
     require_c_nut()
     results = {}

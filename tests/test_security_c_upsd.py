@@ -84,6 +84,8 @@ def _check_case(root, port, allow: str, deny: str, user: str) -> tuple[bool, boo
     return c, ours
 
 
+@pytest.mark.root
+@pytest.mark.interop
 @pytest.mark.parametrize("allow,deny", HAND_WRITTEN)
 def test_hand_written_rules_match_c_upsd(chrooted_c_upsd, allow, deny):
     root, port = chrooted_c_upsd

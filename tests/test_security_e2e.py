@@ -219,6 +219,7 @@ def numlogins(stack) -> int:
     return int(ask(stack.port, "GET NUMLOGINS eaton")[0].split()[-1])
 
 
+@pytest.mark.interop
 def test_c_upsmon_logs_in_over_verified_tls_and_nothing_leaks(stack, proxy):
     """The issue's first 'must show', plus the refusals that go with it: several C
     upsmon instances run at once (one wait for all); only the well-configured one may
@@ -453,6 +454,7 @@ def test_first_command_sent_with_the_handshake_is_answered_inside_tls(stack):
         assert plain == b"OK\n", (plain, raw[:60])
 
 
+@pytest.mark.interop
 def test_c_upsd_starttls_with_pipelined_command(tmp_path, stack):
     """What C 2.8.0 (NSS build) does with ``STARTTLS\\nLIST UPS\\n`` in one write, for
     docs/security.md: it answers ``OK STARTTLS`` only; the pipelined bytes are never

@@ -14,13 +14,12 @@ import pytest
 from nutpy.security import passwords, tls
 from support import certs
 from support.harness import (
-    BENCH_DEV,
+    MANY_VARS_DEV,
     NutEnv,
     c_prog,
     dump_complete,
     our_prog,
     require_c_nut,
-    require_fixtures,
     wait_for,
 )
 
@@ -62,14 +61,13 @@ class Session:
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory):
     require_c_nut()
-    require_fixtures(BENCH_DEV)
     root = tmp_path_factory.mktemp("secure-upsd")
     env = NutEnv(root)
     ca = certs.make_ca()
     server = certs.issue(ca, HOST, [HOST], ["127.0.0.1"])
     (root / "ca.pem").write_bytes(ca.cert_pem)
     pem = server.write_pem(root / "upsd.pem")
-    shutil.copy(BENCH_DEV, env.etc / "eaton.dev")
+    shutil.copy(MANY_VARS_DEV, env.etc / "eaton.dev")
     env.write("ups.conf", f"[eaton]\n  driver = dummy-ups\n  port = {env.etc}/eaton.dev\n")
     env.write("upsd.conf", f"LISTEN 127.0.0.1 {env.port}\nCERTFILE {pem}\n"
                            f"DISABLE_WEAK_SSL true\n")
@@ -98,6 +96,7 @@ def stack(tmp_path_factory):
     env.close()
 
 
+@pytest.mark.interop
 def test_starttls_verified_and_login_with_hashed_password(stack):
     s = Session(stack.port, tls.client_context(str(stack.ca), True))
     try:
@@ -123,6 +122,7 @@ def test_starttls_refused_by_client_for_wrong_ca(stack):
         Session(stack.port, tls.client_context(str(path), True))
 
 
+@pytest.mark.interop
 def test_c_upsc_uses_tls_with_our_upsd(stack):
     r = stack.env.run([c_prog("upsc"), f"eaton@127.0.0.1:{stack.port}", "ups.status"],
                       NUT_DEBUG_LEVEL="1")

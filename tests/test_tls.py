@@ -346,6 +346,7 @@ def _starttls(port: int, ctx: ssl.SSLContext, hostname: str) -> ssl.SSLSocket:
     return ctx.wrap_socket(s, server_hostname=hostname)
 
 
+@pytest.mark.interop
 @needs_nss
 def test_client_context_verifies_c_upsd_over_starttls(pki, nss, nutenv):
     """C upsd 2.8.0 (NSS) serving the certificate from its NSS database."""
@@ -368,6 +369,7 @@ def test_client_context_verifies_c_upsd_over_starttls(pki, nss, nutenv):
     assert p.poll() is None
 
 
+@pytest.mark.interop
 def test_c_upsc_speaks_tls_to_server_context(pki, nutenv):
     """C upsc 2.8.0 (NSS client, 'try SSL') against a minimal STARTTLS responder that
     uses server_context: upsc must get the variable over TLS."""

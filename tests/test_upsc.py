@@ -47,6 +47,7 @@ CASES = {
 }
 
 
+@pytest.mark.interop
 @pytest.mark.parametrize("case", sorted(CASES))
 def test_upsc_matches_c(server, case):
     if "ipv6" in case and not server.ipv6:

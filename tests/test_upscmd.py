@@ -37,6 +37,7 @@ CASES = {
 }
 
 
+@pytest.mark.interop
 @pytest.mark.parametrize("case", sorted(CASES))
 def test_upscmd_matches_c(server, case):
     if case == "ipv6" and not server.ipv6:

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from support.harness import BENCH_DEV, NutEnv, c_prog, our_prog, require_c_nut, wait_for
+from support.harness import MANY_VARS_DEV, NutEnv, c_prog, our_prog, require_c_nut, wait_for
 from support.upsd_support import LineClient
 from test_upsd_diff import Stack
 
@@ -205,7 +205,7 @@ def test_mixed_stack_our_dummy_ups(tmp_path):
     for kind in ("c", "ours"):
         env = NutEnv(tmp_path / kind)
         try:
-            shutil.copy(BENCH_DEV, env.etc / "eaton.dev")
+            shutil.copy(MANY_VARS_DEV, env.etc / "eaton.dev")
             env.write("ups.conf", f"[eaton]\n  driver = dummy-ups\n  port = {env.etc}/eaton.dev\n")
             env.write("upsd.conf", f"LISTEN 127.0.0.1 {env.port}\n")
             env.write("upsd.users", "[admin]\n password = x\n")

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from support.harness import (
-    BENCH_DEV,
+    MANY_VARS_DEV,
     NutEnv,
     c_prog,
     dump_complete,
@@ -68,7 +68,7 @@ class Stack:
     def __init__(self, root):
         self.env = NutEnv(root)
         env = self.env
-        shutil.copy(BENCH_DEV, env.etc / "zeta.dev")
+        shutil.copy(MANY_VARS_DEV, env.etc / "zeta.dev")
         # our dummy-ups (when installed) as a third driver, behind both upsds
         self.have_ours = Path(our_prog("dummy-ups")).exists()
         ours_section = (f"[zours]\n  driver = dummy-ups\n  port = {env.etc / 'zeta.dev'}\n"

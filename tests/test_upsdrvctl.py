@@ -62,6 +62,7 @@ def conf(nutenv):
     ["-h"],
     [],
 ])
+@pytest.mark.interop
 def test_same_as_c(conf, args):
     require_c_nut()
     c = conf.run([c_prog("upsdrvctl"), *args])
@@ -75,6 +76,7 @@ def test_same_as_c(conf, args):
     assert normalise(ours.stderr) == normalise(c.stderr)
 
 
+@pytest.mark.interop
 def test_empty_conf(nutenv):
     require_c_nut()
     nutenv.write("ups.conf", "maxretry = 1\n")
@@ -84,6 +86,7 @@ def test_empty_conf(nutenv):
         assert "Error: no UPS definitions found in ups.conf" in r.stderr
 
 
+@pytest.mark.interop
 def test_start_and_stop_real_driver(nutenv):
     require_c_nut()
     (nutenv.etc / "u1.dev").write_text("ups.status: OL\nbattery.charge: 90\n")
@@ -105,6 +108,7 @@ def test_start_and_stop_real_driver(nutenv):
             pass
 
 
+@pytest.mark.interop
 def test_failed_driver_is_reported(nutenv):
     require_c_nut()
     nutenv.write("ups.conf", "driverpath = /lib/nut\n[bad]\n driver = dummy-ups\n port = missing.dev\n")

@@ -41,6 +41,7 @@ def run_both(server, args: list[str], name: str, seconds: float) -> list[tuple[s
     return results
 
 
+@pytest.mark.interop
 def test_upslog_lines_match_c(server):
     args = ["-u", "root", "-i", "1", "-l", "-", "-s", f"dummy@127.0.0.1:{server.port}",
             "-f", FORMAT]

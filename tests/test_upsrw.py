@@ -36,6 +36,7 @@ CASES = {
 }
 
 
+@pytest.mark.interop
 @pytest.mark.parametrize("case", sorted(CASES))
 def test_upsrw_matches_c(server, case):
     if "ipv6" in case and not server.ipv6:

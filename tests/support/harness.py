@@ -18,15 +18,32 @@ REPO = Path(__file__).resolve().parents[2]
 SHARED = REPO.parent / "shared"
 FIXTURES = SHARED / "fixtures"
 DDL = FIXTURES / "ddl"
-BENCH_DEV = FIXTURES / "bench" / "Eaton__5SC_750__usbhid-ups__2.7.2__01.dev"
+# The project's own fixtures (always present, unlike the real dumps in ../shared/fixtures)
+OWN_FIXTURES = REPO / "tests" / "fixtures"
+# a device with as many variables as a real USB unit publishes, for tests that need "a real
+# UPS's worth" of data rather than one particular model
+MANY_VARS_DEV = OWN_FIXTURES / "devices" / "many-vars.dev"
 
 C_SBIN = Path("/lib/nut")
 C_BIN = Path("/usr/bin")
 OUR_BIN = Path(sys.executable).parent
 
 
+# The test being set up or run (conftest keeps it current), so that helpers can check that a
+# test using C NUT or root says so with its markers: ``-m "not interop"`` must then run
+# everywhere, and ``-m "not root"`` as any user.
+current_test = None
+
+
+def _require_marker(marker: str, what: str) -> None:
+    test = current_test
+    if test is not None and test.get_closest_marker(marker) is None:
+        pytest.fail(f"{test.nodeid} {what}: mark it @pytest.mark.{marker}", pytrace=False)
+
+
 def c_prog(name: str) -> str:
     """Path of a C NUT program (daemons and drivers in /lib/nut, clients in /usr/bin)."""
+    _require_marker("interop", f"runs C NUT's {name}")
     for d in (C_SBIN, C_BIN, Path("/usr/sbin"), Path("/sbin")):
         if (d / name).exists():
             return str(d / name)
@@ -55,16 +72,19 @@ def require(present: bool, msg: str) -> None:
 
 
 def require_c_nut() -> None:
+    _require_marker("interop", "needs C NUT")
     require(have_c_nut(), "C NUT not installed (apt-get install -y nut-server nut-client)")
 
 
 def require_fixtures(path: Path = DDL) -> Path:
     if not path.exists():
-        pytest.skip(f"fixtures not present: {path}")
+        pytest.skip(f"real device dumps not present at {path} (../shared/fixtures beside the "
+                    "repository); they only add coverage")
     return path
 
 
 def require_root() -> None:
+    _require_marker("root", "needs root")
     if os.geteuid() != 0:
         pytest.skip("needs root")
 
