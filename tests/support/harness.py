@@ -249,3 +249,55 @@ def help_shape(text: str) -> str:
     kept = [l for l in lines if l.startswith("Network UPS Tools") or _USAGE_LINE.match(l)]
     options = sorted(set(_OPTION.findall(text)))
     return "\n".join(kept) + "\noptions: " + " ".join(options) + "\n"
+
+
+# ---- running drivers and reading them with C upsc
+
+def upsc(env: NutEnv, target: str, *args: str) -> subprocess.CompletedProcess:
+    return env.run([c_prog("upsc"), f"{target}@127.0.0.1:{env.port}", *args], timeout=20)
+
+
+def upsc_ready(env: NutEnv, ups: str, timeout: float = 20) -> str:
+    """upsc output once upsd has the whole dump: upsd answers while the dump is still
+    arriving, so wait for two identical reads in a row."""
+    last: list[str | None] = [None]
+
+    def attempt():
+        r = upsc(env, ups)
+        out = r.stdout if r.returncode == 0 and "ups.status: WAIT" not in r.stdout else None
+        stable = out is not None and out == last[0]
+        last[0] = out
+        return out if stable else None
+    return wait_for(attempt, timeout, interval=0.1, what=f"upsc {ups}")
+
+
+def as_dict(text: str) -> dict[str, str]:
+    out = {}
+    for line in text.splitlines():
+        name, _, value = line.partition(": ")
+        out[name] = value
+    return out
+
+
+def start_all(env: NutEnv, argvs: list[list[str]]) -> None:
+    """Start backgrounding drivers in parallel; each launcher exits once its driver is up."""
+    procs = [subprocess.Popen(a, env=env.env(), stdin=subprocess.DEVNULL,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE) for a in argvs]
+    for argv, p in zip(argvs, procs):
+        out, err = p.communicate(timeout=60)
+        assert p.returncode == 0, f"{argv}: rc={p.returncode}\n{out.decode()}{err.decode()}"
+
+
+def stop_by_pidfiles(env: NutEnv, names: list[str]) -> None:
+    """SIGTERM every driver we started (PIDs from their PID files), then wait for all:
+    C dummy-ups needs up to a second each to notice."""
+    pids = [pid for pid in (env.pid_of(n) for n in names) if pid]
+    for pid in pids:
+        try:
+            os.kill(pid, signal.SIGTERM)
+        except OSError:
+            pass
+    deadline = time.monotonic() + 10
+    for pid in pids:
+        while time.monotonic() < deadline and alive(pid):
+            time.sleep(0.02)

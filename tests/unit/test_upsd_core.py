@@ -8,16 +8,13 @@ import re
 from nutpy.common import parseconf
 from nutpy.upsd import config
 from nutpy.upsd.descriptions import Descriptions
-from nutpy.upsd.protocol import Server, Session, new_tracking_id
+from nutpy.upsd.protocol import Session, new_tracking_id
 from nutpy.upsd.state import Ups, UpsData
+from support.upsd_core import ask, make_server, users
 
 
 def conf(text: str):
     return config.parse_upsd_conf(parseconf.parse_text(text.encode()), "/etc/nut/upsd.conf")
-
-
-def users(text: str):
-    return config.parse_users(parseconf.parse_text(text.encode()), "/etc/nut/upsd.users")
 
 
 # -- upsd.conf ------------------------------------------------------------------------
@@ -116,23 +113,6 @@ def test_state_follows_c_rules():
 
 
 # -- protocol -------------------------------------------------------------------------
-
-
-def make_server(**kw) -> tuple[Server, Ups, list[bytes]]:
-    u, _ = users("[admin]\n password = pw\n actions = SET FSD\n instcmds = all\n")
-    sent: list[bytes] = []
-    server = Server(users=u, descriptions=Descriptions({"ups.status": "Status"}, {}), **kw)
-    ups = Ups("Fake", "fake-Fake", desc='a "b"')
-    server.add_ups(ups)
-    ups.connected = True
-    ups.reset_data()
-    ups.driver_send = lambda data: sent.append(data) or True
-    return server, ups, sent
-
-
-def ask(server: Server, session: Session, text: str) -> bytes:
-    return b"".join(server.handle(session, ln.words)
-                    for ln in parseconf.Tokenizer().feed(text.encode()))
 
 
 def feed(ups: Ups, *lines: str) -> None:

@@ -12,8 +12,19 @@ import pytest
 
 from nutpy.security import credentials
 from support import certs
-from support.harness import NutEnv, c_prog, free_port, our_prog, require_c_nut, wait_for
-from test_dummy_ups_interop import as_dict, start_all, stop_by_pidfiles, upsc, upsc_ready
+from support.harness import (
+    NutEnv,
+    as_dict,
+    c_prog,
+    free_port,
+    our_prog,
+    require_c_nut,
+    start_all,
+    stop_by_pidfiles,
+    upsc,
+    upsc_ready,
+    wait_for,
+)
 
 USERS = "[admin]\n  password = pw\n  actions = SET\n  instcmds = ALL\n"
 SRC_DEV = "ups.status: OL\nbattery.charge: 81\nups.mfr: Src\nups.id: before\n"

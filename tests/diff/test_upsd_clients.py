@@ -14,8 +14,7 @@ from pathlib import Path
 import pytest
 
 from support.harness import MANY_VARS_DEV, NutEnv, c_prog, our_prog, require_c_nut, wait_for
-from support.upsd_support import LineClient
-from test_upsd_diff import Stack
+from support.upsd_support import LineClient, Stack
 
 SSL_NOISE = "Init SSL without certificate database"
 

@@ -4,9 +4,6 @@ dummy-ups on the same files: one C upsd and every driver of both kinds started a
 from __future__ import annotations
 
 import os
-import signal
-import subprocess
-import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -15,11 +12,15 @@ import pytest
 from nutpy.common import parseconf
 from support.harness import (
     NutEnv,
-    alive,
+    as_dict,
     c_prog,
     our_prog,
     require_c_nut,
     require_fixtures,
+    start_all,
+    stop_by_pidfiles,
+    upsc,
+    upsc_ready,
     wait_for,
 )
 
@@ -41,56 +42,6 @@ def empty_value_names(path: Path) -> set[str]:
         if f"ups.{item}" in names:
             names.add(f"device.{item}")
     return names
-
-
-def upsc(env: NutEnv, target: str, *args: str) -> subprocess.CompletedProcess:
-    return env.run([c_prog("upsc"), f"{target}@127.0.0.1:{env.port}", *args], timeout=20)
-
-
-def upsc_ready(env: NutEnv, ups: str, timeout: float = 20) -> str:
-    """upsc output once upsd has the whole dump: upsd answers while the dump is still
-    arriving, so wait for two identical reads in a row."""
-    last: list[str | None] = [None]
-
-    def attempt():
-        r = upsc(env, ups)
-        out = r.stdout if r.returncode == 0 and "ups.status: WAIT" not in r.stdout else None
-        stable = out is not None and out == last[0]
-        last[0] = out
-        return out if stable else None
-    return wait_for(attempt, timeout, interval=0.1, what=f"upsc {ups}")
-
-
-def as_dict(text: str) -> dict[str, str]:
-    out = {}
-    for line in text.splitlines():
-        name, _, value = line.partition(": ")
-        out[name] = value
-    return out
-
-
-def start_all(env: NutEnv, argvs: list[list[str]]) -> None:
-    """Start backgrounding drivers in parallel; each launcher exits once its driver is up."""
-    procs = [subprocess.Popen(a, env=env.env(), stdin=subprocess.DEVNULL,
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE) for a in argvs]
-    for argv, p in zip(argvs, procs):
-        out, err = p.communicate(timeout=60)
-        assert p.returncode == 0, f"{argv}: rc={p.returncode}\n{out.decode()}{err.decode()}"
-
-
-def stop_by_pidfiles(env: NutEnv, names: list[str]) -> None:
-    """SIGTERM every driver we started (PIDs from their PID files), then wait for all:
-    C dummy-ups needs up to a second each to notice."""
-    pids = [pid for pid in (env.pid_of(n) for n in names) if pid]
-    for pid in pids:
-        try:
-            os.kill(pid, signal.SIGTERM)
-        except OSError:
-            pass
-    deadline = time.monotonic() + 10
-    for pid in pids:
-        while time.monotonic() < deadline and alive(pid):
-            time.sleep(0.02)
 
 
 def write_confs(env: NutEnv, sections: dict[str, str]) -> None:

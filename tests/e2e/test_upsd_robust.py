@@ -16,8 +16,7 @@ import pytest
 
 from nutpy.common.parseconf import Tokenizer
 from support.harness import NutEnv, our_prog, require_c_nut, wait_for
-from support.upsd_support import FakeDriver, LineClient
-from test_upsd_diff import SENTINEL, SENTINEL_REPLY, Stack, normalize
+from support.upsd_support import SENTINEL, SENTINEL_REPLY, FakeDriver, LineClient, Stack, normalize
 
 
 @pytest.fixture(scope="module")

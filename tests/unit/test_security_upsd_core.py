@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from nutpy.security.passwords import LoginThrottle
 from nutpy.upsd.protocol import Session
-from test_upsd_core import ask, make_server
+from support.upsd_core import ask, make_server
 
 
 class Clock:

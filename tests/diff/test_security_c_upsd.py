@@ -15,9 +15,9 @@ import socket
 
 import pytest
 
-import test_tcpwrappers_libwrap as gen
 from nutpy.security import tcpwrappers as tw
 from support.harness import c_prog, require_c_nut, require_root
+from support.hosts_rules import random_table
 
 USERS = ["admin", "monuser", "ADMIN", "unknown"]
 HAND_WRITTEN = [
@@ -100,7 +100,7 @@ def test_generated_rules_match_c_upsd(chrooted_c_upsd, tmp_path):
     outcomes = set()
     diffs = []
     for _ in range(120):
-        allow, deny = gen._table(rng, "/nonexistent"), gen._table(rng, "/nonexistent")
+        allow, deny = random_table(rng, "/nonexistent"), random_table(rng, "/nonexistent")
         user = rng.choice(USERS)
         c, ours = _check_case(root, port, allow, deny, user)
         outcomes.add(c)
