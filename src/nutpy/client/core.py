@@ -15,9 +15,9 @@ from __future__ import annotations
 
 from ..common.cnum import strtol
 from ..common.parseconf import Tokenizer, encode
-from ..proto.netproto import client_message
+from ..proto.netproto import PORT, client_message
 
-DEFAULT_PORT = 3493
+DEFAULT_PORT = PORT
 # C's SMALLBUF (512): libupsclient and the client programs copy arguments into buffers of
 # this size, so anything past 511 characters is cut
 SMALLBUF_TEXT = 511

@@ -14,9 +14,9 @@ import os
 import socket
 from dataclasses import dataclass, field
 
-from ..client.core import DEFAULT_PORT
 from ..common import paths
 from ..common.parseconf import parse_text
+from ..proto.netproto import PORT as DEFAULT_PORT
 
 KEY_ALIASES = {"user": "user", "username": "user", "pass": "pass", "password": "pass",
                "certpath": "certpath", "certfile": "certfile",
