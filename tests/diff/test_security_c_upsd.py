@@ -19,6 +19,9 @@ from nutpy.security import tcpwrappers as tw
 from support.harness import c_prog, require_c_nut, require_root
 from support.hosts_rules import random_table
 
+# every test here runs a chrooted C upsd
+pytestmark = [pytest.mark.interop, pytest.mark.root]
+
 USERS = ["admin", "monuser", "ADMIN", "unknown"]
 HAND_WRITTEN = [
     ("", "upsd: ALL\n"),
@@ -84,8 +87,6 @@ def _check_case(root, port, allow: str, deny: str, user: str) -> tuple[bool, boo
     return c, ours
 
 
-@pytest.mark.root
-@pytest.mark.interop
 @pytest.mark.parametrize("allow,deny", HAND_WRITTEN)
 def test_hand_written_rules_match_c_upsd(chrooted_c_upsd, allow, deny):
     root, port = chrooted_c_upsd

@@ -21,7 +21,7 @@ from nutpy.client.blocking import Client
 from nutpy.client.core import NutError
 from nutpy.security import tls
 from support import certs
-from support.harness import NutEnv, c_prog, dump_complete, our_prog, require_c_nut, wait_for
+from support.harness import NutEnv, c_prog, dump_complete, our_prog, wait_for
 
 HOST = "ups.example.com"
 SECRET = "mon-very-secret"
@@ -117,7 +117,6 @@ def start_logged(env: NutEnv, argv: list[str], log_name: str, **extra) -> subpro
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory):
-    require_c_nut()
     root = tmp_path_factory.mktemp("security-e2e")
     env = NutEnv(root)
     ca = certs.make_ca()
@@ -130,7 +129,7 @@ def stack(tmp_path_factory):
     env.write("upsd.users", f"[mon]\n  password = {SECRET}\n  upsmon secondary\n"
                             f"[admin]\n  password = {ADMIN_SECRET}\n  actions = SET\n"
                             f"  instcmds = all\n")
-    env.start([c_prog("dummy-ups"), "-a", "eaton", "-u", "root", "-F"])
+    env.start([our_prog("dummy-ups"), "-a", "eaton", "-u", "root", "-F"])
     env.wait_socket("dummy-ups", "eaton")
     allow, deny = root / "hosts.allow", root / "hosts.deny"
     allow.write_text("")

@@ -19,7 +19,6 @@ from support.harness import (
     c_prog,
     dump_complete,
     our_prog,
-    require_c_nut,
     wait_for,
 )
 
@@ -60,7 +59,6 @@ class Session:
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory):
-    require_c_nut()
     root = tmp_path_factory.mktemp("secure-upsd")
     env = NutEnv(root)
     ca = certs.make_ca()
@@ -77,7 +75,7 @@ def stack(tmp_path_factory):
     allow, deny = root / "hosts.allow", root / "hosts.deny"
     allow.write_text("")
     deny.write_text("")
-    env.start([c_prog("dummy-ups"), "-a", "eaton", "-u", "root", "-F"])
+    env.start([our_prog("dummy-ups"), "-a", "eaton", "-u", "root", "-F"])
     env.wait_socket("dummy-ups", "eaton")
     env.start([our_prog("upsd"), "-F", "-u", "root"], NUTPY_HOSTS_ALLOW=str(allow),
               NUTPY_HOSTS_DENY=str(deny))
