@@ -15,8 +15,20 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[2]
-SHARED = REPO.parent / "shared"
-FIXTURES = SHARED / "fixtures"
+
+
+def _shared_fixtures() -> Path:
+    """The real device dumps in ``shared/fixtures`` beside the checkout (a git worktree may
+    sit deeper than the main checkout, so look up the tree); ``$NUTPY_FIXTURES`` overrides."""
+    if os.environ.get("NUTPY_FIXTURES"):
+        return Path(os.environ["NUTPY_FIXTURES"])
+    for parent in REPO.parents:
+        if (parent / "shared" / "fixtures").is_dir():
+            return parent / "shared" / "fixtures"
+    return REPO.parent / "shared" / "fixtures"
+
+
+FIXTURES = _shared_fixtures()
 DDL = FIXTURES / "ddl"
 # The project's own fixtures (always present, unlike the real dumps in ../shared/fixtures)
 OWN_FIXTURES = REPO / "tests" / "fixtures"
