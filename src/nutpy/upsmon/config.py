@@ -47,7 +47,7 @@ class MonitorEntry:
 
 
 def split_system(system: str) -> tuple[str | None, str | None, int]:
-    from ..client.blocking import split_name
+    from ..client.core import split_name
 
     try:
         ups, host, port = split_name(system)
