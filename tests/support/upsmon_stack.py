@@ -269,7 +269,7 @@ class Upsmon:
         os.chmod(self.dir, 0o755)
         os.chmod(self.log, 0o777)  # the unprivileged notifier writes here
         self.pdflag = self.dir / "killpower"
-        port = port or stack.port
+        self.port = port = port or stack.port
         scripts = {"notify": NOTIFY_SCRIPT.format(log=self.log),
                    "wall": WALL_SCRIPT.format(log=self.log),
                    "shutdown": SHUTDOWN_SCRIPT.format(name=name, shared=stack.shutdown_log)}
@@ -344,6 +344,9 @@ class Upsmon:
             return self.err.read_text(errors="replace")
         except FileNotFoundError:
             return ""
+
+    def system(self, ups: str) -> str:
+        return f"{ups}@127.0.0.1:{self.port}"
 
     def logged(self, messages) -> list[str]:
         """The lines of its log that are among ``messages``, in order."""
