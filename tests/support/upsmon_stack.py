@@ -286,6 +286,10 @@ class Upsmon:
         self.conf = self.dir / "upsmon.conf"
         self.conf.write_text("\n".join(lines) + "\n" + extra)
         os.chmod(self.conf, 0o640)
+        if os.geteuid() == 0:  # as Debian installs it: the monitor re-reads it as nut
+            import grp
+
+            os.chown(self.conf, 0, grp.getgrnam("nut").gr_gid)
         self.args = args
         self.proc: subprocess.Popen | None = None
         self.err = self.dir / "stderr.log"
