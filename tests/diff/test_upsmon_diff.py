@@ -208,3 +208,28 @@ def test_no_false_shutdown(stack):
     assert collapse(logged_types(c, "zeta")) == expected
     assert collapse(logged_types(ours, "zeta")) == expected
     assert collapse(c.types()) == collapse(ours.types()) == expected
+
+
+def test_cal_is_cleared_unlike_2_8_0_nut_2168(stack):
+    """After a calibration (OB CAL, then OL), a real OB LB: C 2.8.0 never forgot CAL and
+    stays up on an empty battery; 2.8.2+ and we send NOTCAL and shut down."""
+    c = Upsmon(stack, "c-cal", "c", ["zeta@PORT 1 mon monpw primary"]).start()
+    ours = Upsmon(stack, "our-cal", "ours", ["eta@PORT 1 mon monpw primary"]).start()
+    try:
+        wait_for(lambda: stack.numlogins("zeta") == 1 and stack.numlogins("eta") == 1, 15,
+                 0.05, "both logged in")
+        for status in ("OB CAL", "OL", "OB", "OB LB"):
+            for ups in ("zeta", "eta"):
+                stack.set_status(ups, status)
+            for m in (c, ours):
+                m.wait_types({"OB CAL": "CAL", "OL": "ONLINE", "OB": "ONBATT",
+                              "OB LB": "LOWBATT"}[status])
+        assert ours.wait_exit() == 0
+        wait_for(lambda: "is also calibrating - not declaring a critical state" in c.stderr(),
+                 15, 0.05, "C 2.8.0 to ignore the empty battery")
+        assert c.proc.poll() is None
+    finally:
+        c.stop()
+        ours.stop()
+    assert "NOTCAL" in ours.types()
+    assert [line.split()[0] for line in stack.shutdowns()] == ["our-cal"]
