@@ -120,7 +120,7 @@ def test_commands_without_a_daemon(stack):
 
 @pytest.mark.parametrize("args", [["-c", "bogus"], ["-c"], ["-x"], ["-i"], ["-h"]])
 def test_usage(stack, args):
-    c, ours = pair(stack, "usage")
+    c, ours = pair(stack, "usage" + "".join(args).replace("-", "_"))
     rc, ro = c.run(*args), ours.run(*args)
     assert rc.returncode == ro.returncode == 0
     assert "usage: " in rc.stdout and "usage: " in ro.stdout

@@ -62,7 +62,8 @@ class Stack:
     Everything lives in a directory of its own that the unprivileged upsmon processes
     can reach (pytest's are private to their owner); ``close`` removes it."""
 
-    def __init__(self, upses=("zeta",), upsd: str = "c") -> None:
+    def __init__(self, upses=("zeta",), upsd: str = "c", upsd_conf: str = "",
+                 before_upsd=None) -> None:
         import tempfile
 
         root = Path(tempfile.mkdtemp(prefix="nutpy-upsmon-"))
@@ -78,7 +79,9 @@ class Stack:
                                          "ups.mfr: nutpy\n")
             conf += f"[{ups}]\n  driver = dummy-ups\n  port = {ups}.dev\n"
         self.env.write("ups.conf", conf)
-        self.env.write("upsd.conf", f"LISTEN 127.0.0.1 {self.port}\nMAXAGE 2\n")
+        if before_upsd is not None:  # e.g. certificates that upsd.conf names
+            upsd_conf += before_upsd(root)
+        self.env.write("upsd.conf", f"LISTEN 127.0.0.1 {self.port}\nMAXAGE 2\n" + upsd_conf)
         self.env.write("upsd.users", USERS)
         self.drivers: dict[str, subprocess.Popen] = {}
         for ups in self.upses:
@@ -261,6 +264,8 @@ class Upsmon:
         self.name = name
         self.impl = impl
         self.dir = stack.root / name
+        if self.dir.exists():
+            raise ValueError(f"upsmon {name!r} already made in this stack")
         self.bin = self.dir / "bin"
         self.log = self.dir / "log"
         self.state = self.dir / "state"

@@ -66,15 +66,18 @@ class Shell:
                 os._exit(status)
         theirs.close()
         self.notify_sock = ours
+        self.preload()
         if self.opts.chroot:
             self.prepare_chroot()
             daemon.chroot_start(self.opts.chroot)
         daemon.become_user(pw)
         return None
 
-    def prepare_chroot(self) -> None:
-        """What the monitor needs once the file system is out of reach: modules, TLS
-        contexts, addresses of the servers, a connected syslog socket."""
+    @staticmethod
+    def preload() -> None:
+        """Import now what the monitor may need later: once it runs as RUN_AS_USER the
+        Python library may be out of its reach (a Python installed in root's home), and
+        after a chroot it always is."""
         import asyncio.base_events  # noqa: F401
         import asyncio.selector_events  # noqa: F401
         import asyncio.sslproto  # noqa: F401
@@ -86,7 +89,13 @@ class Shell:
 
         from ..proto import netproto  # noqa: F401
         from ..security import tls  # noqa: F401
+        from . import main  # noqa: F401
 
+        "".encode("idna")  # ssl's host name check looks the codec up by name
+
+    def prepare_chroot(self) -> None:
+        """What the monitor needs once the file system is out of reach: TLS contexts,
+        addresses of the servers, a connected syslog socket."""
         self.tls.preload()
         for entry in self.conf.monitors:
             try:
