@@ -284,3 +284,28 @@ def test_help_and_version():
     assert "-K\t\tchecks POWERDOWNFLAG (***NOT CONFIGURED***)" in r.stdout
     r = subprocess.run([our_prog("upsmon"), "-V"], capture_output=True, text=True, timeout=20)
     assert (r.returncode, r.stdout) == (0, r.stdout.splitlines()[0] + "\n")
+
+
+def test_parent_death_is_announced(stack):
+    """The root parent killed: the monitor says so (NOPARENT), every two minutes, and
+    carries on watching."""
+    m = Upsmon(stack, "orphan", "ours", ["zeta@PORT 1 sec secpw secondary"]).start()
+    try:
+        wait_for(lambda: len(m.processes()) == 3 and stack.numlogins("zeta") == 1, 15, 0.05,
+                 "up")
+        parent, monitor, _ = m.processes()
+        os.kill(parent, signal.SIGKILL)
+        m.proc.wait(10)
+        wait_for(lambda: "NOPARENT" in [r[0] for r in m.notify_records()], 15, 0.05,
+                 "NOPARENT")
+        assert os.path.exists(f"/proc/{monitor}")
+        stack.set_status("zeta", "OB")
+        wait_for(lambda: "ONBATT" in [r[0] for r in m.notify_records()], 15, 0.05, "ONBATT")
+    finally:
+        m.stop()
+        pid = int((m.state / "upsmon.pid").read_text())
+        if os.path.exists(f"/proc/{pid}"):
+            os.kill(pid, signal.SIGTERM)
+    assert "Parent died - shutdown impossible" in m.stderr()
+    assert m.notify_records()[0][:3] == ["NOPARENT", "",
+                                         "upsmon parent process died - shutdown impossible"]
