@@ -638,3 +638,23 @@ def test_stop_signal_exits_cleanly():
     sh.run_to_end()
     assert sh.exit_status == 0
     assert sh.logs()[-1] == "Signal 15: exiting"
+
+
+def test_eco_from_buzzwords_needs_an_eco_word():
+    """2.8.5 took any ups.mode.buzzwords for ECO (its test is inverted)."""
+    sh = primary("MINSUPPLIES 0\n")
+    sh.buzzwords[A] = "vendor:apc:online"
+    feed(sh, "OL", "OL")
+    assert sh.types() == []
+    sh.buzzwords[A] = "vendor:eaton:ESS"
+    feed(sh, "OL")
+    assert sh.types() == ["ECO"]
+    del sh.buzzwords[A]
+    feed(sh, "OL")
+    assert sh.types() == ["ECO", "NOTECO"]
+
+
+def test_empty_status_words_are_skipped():
+    sh = primary("MINSUPPLIES 0\n")
+    feed(sh, "OL", "OB  LB")
+    assert sh.types() == ["ONBATT", "LOWBATT"]
