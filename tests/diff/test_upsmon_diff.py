@@ -11,7 +11,7 @@ import os
 
 import pytest
 
-from support.harness import require_c_nut, wait_for
+from support.harness import alive, require_c_nut, wait_for
 from support.upsmon_stack import Stack, Upsmon
 
 pytestmark = pytest.mark.interop
@@ -50,6 +50,7 @@ def test_power_failure_gives_c_notifications_and_one_shutdown(stack):
     try:
         wait_for(lambda: stack.numlogins("zeta") == 1 and stack.numlogins("eta") == 1, 15,
                  0.05, "both upsmons logged in")
+        pids = {m: m.processes() for m in (c, ours)}
         for ups in ("zeta", "eta"):
             stack.set_status(ups, "OB")
         c.wait_types("ONBATT")
@@ -89,7 +90,8 @@ def test_power_failure_gives_c_notifications_and_one_shutdown(stack):
     assert sorted(shutdowns) == sorted([f"c-primary {root_uid}", f"our-primary {root_uid}"])
     for m in (c, ours):
         assert m.pdflag.read_bytes() == b"upsmon-shutdown-file"
-        assert m.processes() == []
+        wait_for(lambda: not any(alive(p) for p in pids[m]), 10, 0.05, "all processes gone")
+    assert len(pids[c]) == 2 and len(pids[ours]) == 3
     assert "Too few UPS(es) are healthy (0<1), initiating forced shutdown" in ours.stderr()
 
 

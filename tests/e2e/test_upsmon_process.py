@@ -41,7 +41,9 @@ def test_three_processes_seen_from_proc(stack):
     m = Upsmon(stack, "split", "ours", ["zeta@PORT 1 mon monpw primary"],
                args=("-F", "-r", str(jail))).start()
     try:
-        wait_for(lambda: len(m.processes()) == 3, 15, 0.05, "three processes")
+        # logged in: the monitor has dropped its privileges and chrooted by then
+        wait_for(lambda: len(m.processes()) == 3 and stack.numlogins("zeta") == 1, 15, 0.05,
+                 "three processes, logged in")
         parent, monitor, notifier = m.processes()
         assert int(proc_status(monitor)["PPid"]) == parent
         assert int(proc_status(notifier)["PPid"]) == monitor
@@ -70,7 +72,7 @@ def test_single_root_process_with_p(stack):
     try:
         stack.set_status("zeta", "OB")
         m.wait_types("ONBATT")
-        assert m.processes() == [m.proc.pid]
+        wait_for(lambda: m.processes() == [m.proc.pid], 10, 0.05, "the notification over")
         assert uid_of(m.proc.pid) == 0
         assert int((m.state / "upsmon.pid").read_text()) == m.proc.pid
         stack.set_status("zeta", "OB LB")

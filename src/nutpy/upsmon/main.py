@@ -287,6 +287,7 @@ def main(argv: list[str] | None = None) -> int:
             return role
     else:
         log.info("Warning: running as one big root process by request (upsmon -p)")
+        shell.catch_early_signals()
         daemon.write_pidfile(pidfile)
     return shell.run()
 

@@ -236,10 +236,22 @@ class Link:
         client, self.client = self.client, None
         self.logged_in = False
         if client is not None:
-            try:
-                await client.close()
-            except Exception:
-                pass
+            await _close(client)
+
+    def drop(self) -> None:
+        """Forget the connection now (the next poll makes a new one); it is closed in the
+        background."""
+        client, self.client = self.client, None
+        self.logged_in = False
+        if client is not None:
+            asyncio.ensure_future(_close(client))
+
+
+async def _close(client: AsyncClient) -> None:
+    try:
+        await client.close()
+    except Exception:
+        pass
 
 
 def _err_text(reply: str) -> str:

@@ -45,7 +45,7 @@ class Shell:
             conf = self.conf
             return privsep.run_parent(read_fd, conf.shutdowncmd, conf.powerdownflag,
                                       conf.shutdownexit, child)
-        self.early_signals = daemon.catch_early_signals()
+        self.catch_early_signals()
         os.close(read_fd)
         os.set_inheritable(write_fd, False)
         self.parent_pid = os.getppid()
@@ -72,6 +72,12 @@ class Shell:
             daemon.chroot_start(self.opts.chroot)
         daemon.become_user(pw)
         return None
+
+    def catch_early_signals(self) -> None:
+        """Keep the signals that come before the loop handles them (``-c`` may follow the
+        PID file at once; SIGUSR1's default action would kill us)."""
+        self.early_signals = daemon.catch_early_signals()
+        signal.signal(signal.SIGUSR1, lambda sig, _frame: self.early_signals.append(sig))
 
     @staticmethod
     def preload() -> None:
@@ -129,7 +135,10 @@ class Shell:
         loop.add_signal_handler(signal.SIGUSR1, self.on_fsd)
         loop.add_signal_handler(signal.SIGHUP, self.on_reload)
         for sig in self.early_signals:
-            self.on_exit(sig)
+            if sig == signal.SIGUSR1:
+                self.on_fsd()
+            else:
+                self.on_exit(sig)
         self.notifier = privsep.NotifyChannel(self.notify_sock, self.conf.notifycmd,
                                               can_spawn=not self.opts.chroot)
         gen = self.monitor.run()
@@ -187,7 +196,7 @@ class Shell:
             elif isinstance(out, mon.Drop):
                 link = self.links.get(out.system)
                 if link is not None:
-                    asyncio.ensure_future(link.close())
+                    link.drop()
                 if self.monitor.ups(out.system) is None:
                     self.links.pop(out.system, None)
             elif isinstance(out, mon.DebugLevel):
