@@ -94,13 +94,21 @@ def test_signals_through_c_and_the_pid_file(stack):
         assert second.stdout.splitlines()[1:] == [
             "Fatal error: A previous upsmon instance is already running!",
             "Either stop the previous instance first, or use the 'reload' command."]
-        # reload: a second MONITOR line appears
-        m.conf.write_text(m.conf.read_text() + "MONITOR eta@127.0.0.1:"
-                          f"{stack.port} 0 mon monpw secondary\n")
+        # reload: a second MONITOR line appears, and another NOTIFYCMD
+        other = m.bin / "notify2"
+        other.write_text(f"#!/bin/sh\necho \"$NOTIFYTYPE $UPSNAME\" >> {m.log}/notify2.log\n")
+        other.chmod(0o755)
+        m.conf.write_text(m.conf.read_text().replace(f"NOTIFYCMD {m.bin}/notify\n",
+                                                     f"NOTIFYCMD {other}\n")
+                          + f"MONITOR eta@127.0.0.1:{stack.port} 0 mon monpw secondary\n")
         assert m.run("-c", "reload").returncode == 0
         wait_for(lambda: stack.numlogins("eta") == 1, 15, 0.05, "eta watched after reload")
         assert "Signal 1: User requested RELOAD" in m.stderr()
         assert "Reloading configuration" in m.stderr()
+        stack.set_status("eta", "OB")
+        wait_for(lambda: (m.log / "notify2.log").exists(), 15, 0.05, "the new NOTIFYCMD")
+        assert (m.log / "notify2.log").read_text() == f"ONBATT {m.system('eta')}\n"
+        assert "ONBATT" not in m.types()
         # fsd: a forced shutdown now
         assert m.run("-c", "f").returncode == 0  # any prefix of the command word
         assert m.wait_exit() == 0
