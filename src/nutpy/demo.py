@@ -1,7 +1,11 @@
-"""The demo: a simulated UPS (dummy-ups on a looping .seq file) served by upsd on localhost,
-watched by upsmon when one is installed, all from this checkout. ``nutpy demo`` (and
-``./dev demo``) runs it; ``--check`` starts it, queries it once with upsc and stops (used by
-the tests)."""
+"""The demo: a simulated UPS (dummy-ups on a looping .seq file) served by upsd on localhost
+and watched by upsmon, all ours, from this checkout. ``nutpy demo`` (and ``./dev demo``)
+runs it; ``--check`` starts it, queries it once with upsc and stops (used by the tests).
+
+Every file (configuration, sockets, PID files, the power-down flag) stays in the demo's
+directory. Each program runs in a session of its own, and whatever ends the demo (Ctrl-C,
+SIGTERM, SIGINT or SIGHUP to its PID, a program dying) stops each session whole: upsmon's
+monitoring and notifier processes go with the one the demo started."""
 
 from __future__ import annotations
 
@@ -80,7 +84,11 @@ def write_config(root: Path, port: int) -> dict[str, str]:
                       "[monuser]\n\tpassword = demo\n\tupsmon primary\n",
         "upsmon.conf": f"MONITOR demo@localhost:{port} 1 monuser demo primary\n"
                        f"SHUTDOWNCMD \"/bin/echo demo: the real upsmon would shut down now\"\n"
-                       f"POWERDOWNFLAG {state}/killpower\n",
+                       f"POWERDOWNFLAG {state}/killpower\n"
+                       "POLLFREQ 2\nPOLLFREQALERT 2\n"
+                       # notifications go to the demo's console (upsmon's log), not to
+                       # every terminal of the machine (wall)
+                       + "".join(f"NOTIFYFLAG {t} SYSLOG\n" for t in NOTIFY_TYPES),
     }
     for name, text in files.items():
         path = etc / name
@@ -91,12 +99,11 @@ def write_config(root: Path, port: int) -> dict[str, str]:
     return env
 
 
-def find_upsmon() -> str | None:
-    ours = BIN / "upsmon"
-    if ours.exists():
-        return str(ours)
-    c = Path("/lib/nut/upsmon")
-    return str(c) if c.exists() else None
+NOTIFY_TYPES = ("ONLINE", "ONBATT", "LOWBATT", "FSD", "COMMOK", "COMMBAD", "SHUTDOWN",
+                "SHUTDOWN_HOSTSYNC", "REPLBATT", "NOCOMM", "NOPARENT", "CAL", "NOTCAL", "OFF",
+                "NOTOFF", "BYPASS", "NOTBYPASS", "ECO", "NOTECO", "ALARM", "NOTALARM", "OVER",
+                "NOTOVER", "TRIM", "NOTTRIM", "BOOST", "NOTBOOST", "OTHER", "NOTOTHER",
+                "SUSPEND_STARTING", "SUSPEND_FINISHED")
 
 
 @click.command()
@@ -118,29 +125,40 @@ def run(directory: Path, check: bool) -> int:
     procs: list[subprocess.Popen] = []
 
     def start(argv: list[str]) -> subprocess.Popen:
-        p = subprocess.Popen(argv, env=env, stdin=subprocess.DEVNULL)
+        # a session of its own: Ctrl-C reaches only the demo, which then stops the whole
+        # session (a daemon's helper processes included)
+        p = subprocess.Popen(argv, env=env, stdin=subprocess.DEVNULL, start_new_session=True)
         procs.append(p)
         return p
 
-    def stop_all(*_: object) -> None:
-        for p in reversed(procs):
-            if p.poll() is None:
-                p.terminate()
-        for p in procs:
-            try:
-                p.wait(10)
-            except subprocess.TimeoutExpired:
-                p.kill()
+    def stop_all() -> None:
+        for sig, wait in ((signal.SIGTERM, 10.0), (signal.SIGKILL, 5.0)):
+            for p in reversed(procs):
+                _signal_group(p.pid, sig)
+            deadline = time.monotonic() + wait
+            for p in procs:
+                try:
+                    p.wait(max(0.0, deadline - time.monotonic()))
+                except subprocess.TimeoutExpired:
+                    pass
+            while any(_group_alive(p.pid) for p in procs) and time.monotonic() < deadline:
+                time.sleep(0.05)
+            if not any(_group_alive(p.pid) for p in procs):
+                return
 
-    signal.signal(signal.SIGTERM, lambda *_: (stop_all(), sys.exit(0)))
+    def leave(sig: int, _frame: object) -> None:
+        raise _Stop(sig)
+
+    for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+        signal.signal(sig, leave)
     try:
         start([str(BIN / "dummy-ups"), "-a", "demo", "-F", "-u", user])
         sock = root / "state" / "dummy-ups-demo"
         _wait(lambda: sock.exists(), "the driver socket")
         start([str(BIN / "upsd"), "-F", "-u", user])
         _wait(lambda: not _port_free(port), "upsd to listen")
-        upsmon = find_upsmon()
-        if upsmon and not check:
+        upsmon = str(BIN / "upsmon")
+        if not check:
             start([upsmon, "-F", "-u", user])
         target = "demo@localhost" + ("" if port == 3493 else f":{port}")
         upsc = str(BIN / "upsc")
@@ -153,7 +171,7 @@ def run(directory: Path, check: bool) -> int:
 nutpy demo running (config and state in {root}):
   driver  dummy-ups -a demo  (a UPS that goes on battery every 80 s)
   upsd    listening on 127.0.0.1:{port} and [::1]:{port}
-  upsmon  {upsmon or 'not installed: skipped'}
+  upsmon  {upsmon} (notifications show here)
 
 Try, in another shell:
   {upsc} {target}
@@ -167,10 +185,38 @@ Ctrl-C stops it.
             time.sleep(0.5)
         print("a demo process exited; stopping", file=sys.stderr)
         return 1
-    except KeyboardInterrupt:
+    except (KeyboardInterrupt, _Stop):
         return 0
     finally:
+        for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+            signal.signal(sig, signal.SIG_IGN)  # a second Ctrl-C must not cut the clean-up
         stop_all()
+
+
+class _Stop(Exception):
+    pass
+
+
+def _signal_group(pgid: int, sig: int) -> None:
+    try:
+        os.killpg(pgid, sig)
+    except OSError:
+        pass
+
+
+def _group_alive(pgid: int) -> bool:
+    """Whether a process of the group (other than a zombie) is left."""
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[2]) == pgid and fields[0] != "Z":
+            return True
+    return False
 
 
 def _wait(predicate, what: str, timeout: float = 20) -> None:

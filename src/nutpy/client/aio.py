@@ -36,10 +36,15 @@ class AsyncClient(_Api):
     def __init__(self, host: str = "localhost", port: int = DEFAULT_PORT,
                  timeout: float | None = DEFAULT_TIMEOUT, *, tls: bool | str = False,
                  certverify: bool = False, certpath: str | None = None,
-                 certfile: str | None = None, certname: str | None = None) -> None:
+                 certfile: str | None = None, certname: str | None = None,
+                 certident: tuple[str, str] | None = None, ssl_context=None) -> None:
+        """``ssl_context``: a client context made beforehand (by ``core.tls_context``),
+        used instead of building one at each STARTTLS: upsmon loads its certificates
+        once, and before a chroot puts them out of reach."""
         self.host, self.port, self.timeout = host, port, timeout
         self.tls_mode, self.certverify = tls, certverify
         self.certpath, self.certfile, self.certname = certpath, certfile, certname
+        self.certident, self.ssl_context = certident, ssl_context
         self.reader: asyncio.StreamReader | None = None
         self.writer: asyncio.StreamWriter | None = None
         self.tls_active = False
@@ -206,12 +211,15 @@ class AsyncClient(_Api):
                 await self.close()
                 raise TLSError(f"SSL is not available (upsd said: {line})")
             return False
-        from .core import tls_context
-        try:
-            context = tls_context(self.certpath, self.certverify, self.certfile)
-        except TLSError:
-            await self.close()
-            raise
+        context = self.ssl_context
+        if context is None:
+            from .core import tls_context
+            try:
+                context = tls_context(self.certpath, self.certverify, self.certfile,
+                                      self.certident)
+            except TLSError:
+                await self.close()
+                raise
         server_name = self.certname or self.host
         try:
             await self.writer.start_tls(

@@ -429,10 +429,12 @@ def _plain(line: str) -> str:
     return line
 
 
-def tls_context(certpath, certverify, certfile):
-    """The client TLS context for the sync and async clients; ``TLSError`` on failure."""
+def tls_context(certpath, certverify, certfile, certident=None):
+    """The client TLS context for the sync and async clients; ``TLSError`` on failure.
+    ``certident``: (nickname, password) of the client certificate in an NSS ``certpath``
+    (upsmon.conf CERTIDENT)."""
     from ..security import tls
     try:
-        return tls.client_context(certpath, certverify, certfile)
+        return tls.client_context(certpath, certverify, certfile, certident)
     except Exception as e:  # TLSConfigError, unreadable CA/cert files
         raise TLSError(f"SSL error: {e}") from None
