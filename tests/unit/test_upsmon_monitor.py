@@ -396,7 +396,7 @@ def test_minsupplies_arithmetic(values, minsupplies, critical, shutdown):
     sh.cycle()
     assert sh.shutdown_requested == shutdown
     if shutdown:
-        assert f"Too few UPS(es) are healthy" in " ".join(sh.logs())
+        assert "Too few UPS(es) are healthy" in " ".join(sh.logs())
 
 
 def test_never_heard_ups_counts_as_healthy():

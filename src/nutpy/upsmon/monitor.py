@@ -34,7 +34,6 @@ from dataclasses import dataclass, field
 from typing import Any, Generator
 
 from . import config as cfg
-from . import notify
 from .notify import Notification
 
 NEVER = None
