@@ -15,7 +15,7 @@ from pathlib import Path
 SOURCE = Path(__file__).with_name("fakelibusb.c")
 SONAME = "libusb-1.0.so.0"
 CFLAGS = ["-std=c11", "-O2", "-g", "-Wall", "-Wextra", "-Werror", "-fPIC", "-shared",
-          "-fvisibility=hidden", f"-Wl,-soname,{SONAME}"]
+          "-fvisibility=hidden", "-Wl,-Bsymbolic", f"-Wl,-soname,{SONAME}"]
 LIBS = ["-lpthread"]
 
 

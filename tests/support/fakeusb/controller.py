@@ -180,6 +180,24 @@ class FakeUsbBus:
     def library_dir(self) -> str:
         return str(self._library_dir)
 
+    def activate(self):
+        """For libusb calls made by this process (inprocess.py): points
+        $NUTPY_FAKEUSB_SOCKET at this bus until the returned context ends."""
+        import contextlib
+
+        @contextlib.contextmanager
+        def active():
+            old = os.environ.get(SOCKET_ENV)
+            os.environ[SOCKET_ENV] = self.socket_path
+            try:
+                yield self
+            finally:
+                if old is None:
+                    os.environ.pop(SOCKET_ENV, None)
+                else:
+                    os.environ[SOCKET_ENV] = old
+        return active()
+
     def env(self, base: dict[str, str] | None = None, **extra: str) -> dict[str, str]:
         """An environment in which programs load the stand-in libusb-1.0 and talk to this
         bus: LD_LIBRARY_PATH starts with the library directory, NUTPY_FAKEUSB_SOCKET names
@@ -213,6 +231,8 @@ class FakeUsbBus:
                 self._next_address[bus_number] = address % 127 + 1 if address < 127 else 2
             elif address in used:
                 raise RuntimeError(f"address {bus_number:03d}/{address:03d} is taken")
+            else:
+                self._next_address[bus_number] = address % 127 + 1 if address < 127 else 2
             if ports is None:
                 ports = (len(self.devices) + 1,)
             device.attachment = Attachment(self._new_id(), bus_number, address, tuple(ports))
