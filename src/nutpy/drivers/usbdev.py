@@ -415,13 +415,14 @@ class ClaimFailed(Exception):
         self.code = error.code
 
 
-def open_device(matchers, accept=None, interface: int = 0, ep_in: int = 1, ep_out: int = 1,
+def open_device(matchers, accept=None, interface=0, ep_in: int = 1, ep_out: int = 1,
                 config_index: int = 0, desc_index: int = 0, allow_duplicates: bool = False,
                 prefer=None) -> UsbHandle | None:
     """Open the first device every matcher accepts (C's nut_libusb_open).
 
     ``matchers`` are callables on DeviceInfo; ``accept(handle)`` is asked once the
-    device is claimed and may reject it (returns falsy). ``prefer(info)`` ranks
+    device is claimed and may reject it (returns falsy). ``interface`` may be a callable
+    giving the interface to claim for a matched device (a matcher may have decided it). ``prefer(info)`` ranks
     candidates: those it returns True for are tried first (used to find a device again
     at the same place on the bus). Raises ClaimFailed when a matching device cannot be
     claimed (C then exits), unless allow_duplicates lets us try the next one."""
@@ -451,7 +452,7 @@ def open_device(matchers, accept=None, interface: int = 0, ep_in: int = 1, ep_ou
             info = _info_for(dev, i)
         except Exception:  # noqa: BLE001
             continue
-        handle = UsbHandle(dev, info, interface, ep_in, ep_out, config_index, desc_index)
+        handle = UsbHandle(dev, info, 0, ep_in, ep_out, config_index, desc_index)
         try:
             _read_strings(handle, info)
         except Exception as e:  # noqa: BLE001 - e.g. access denied opening the device
@@ -477,6 +478,7 @@ def open_device(matchers, accept=None, interface: int = 0, ep_in: int = 1, ep_ou
             handle.close()
             continue
         log.debug(2, "Device matches")
+        handle.interface = interface(info) if callable(interface) else interface
         try:
             _claim(handle)
         except UsbError as e:
@@ -484,7 +486,7 @@ def open_device(matchers, accept=None, interface: int = 0, ep_in: int = 1, ep_ou
             if e.code == ERROR_BUSY and allow_duplicates:
                 log.debug(2, "Configured to allow_duplicates so looking for another similar device")
                 continue
-            raise ClaimFailed(info, e, interface) from None
+            raise ClaimFailed(info, e, handle.interface) from None
         if accept is not None and not accept(handle):
             handle.close()
             continue
@@ -526,9 +528,10 @@ def _claim(handle: UsbHandle) -> None:
     raise last
 
 
-def read_report_descriptor(handle: UsbHandle) -> bytes | None:
-    """The HID report descriptor, its length taken as C does (the interface's copy of
-    the HID descriptor first, except on Eaton 0463 with bcdDevice 0202)."""
+def report_descriptors(handle: UsbHandle):
+    """The HID report descriptor, for each length the HID descriptors give (the
+    interface's copy first, except on Eaton 0463 with bcdDevice 0202), as C tries them
+    until the driver accepts one."""
     len1, len2 = handle.hid_descriptor_lengths()
     info = handle.info
     if info.vendor_id == 0x0463 and info.bcd_device == 0x0202:
@@ -538,7 +541,7 @@ def read_report_descriptor(handle: UsbHandle) -> bytes | None:
         lengths = [len2 if len2 >= 0 else len1, len1 if len2 >= 0 else len2]
     if len1 < 0 and len2 < 0:
         log.debug(2, "Unable to retrieve any HID descriptor")
-        return None
+        return
     if len1 >= 0 and len2 >= 0 and len1 != len2:
         log.debug(2, f"Warning: two different HID descriptors retrieved (Reportlen = {len1} "
                      f"vs. {len2})")
@@ -563,8 +566,7 @@ def read_report_descriptor(handle: UsbHandle) -> bytes | None:
                          f"got {len(data)})")
         if not data:
             continue
-        return data
-    return None
+        yield data
 
 
 def _hex(label: str, data: bytes) -> str:

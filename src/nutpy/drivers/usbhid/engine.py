@@ -110,6 +110,7 @@ class HidEngine:
         self.assembler = StatusAssembler(StatusOptions(), upsname, log)
         self.alarm_texts: list[str] = []
         self.eio_count = 0
+        self.published: set[str] = set()  # variables and commands the mapping created
 
     # ---- Context for conversion functions
 
@@ -166,6 +167,16 @@ class HidEngine:
         self.cache = ReportCache(desc)
         self.bound = [Bound(e, self._lookup(e.lookup)) for e in subdriver.mapping]
         self.mapped = False
+
+    def forget_mapping(self) -> None:
+        """Before mapping another descriptor: withdraw what the old mapping published
+        (driver-side settings stay)."""
+        absent = {b.entry.name for b in self.bound if b.entry.hidflags & ABSENT}
+        for name in self.published - absent:
+            self.state.delinfo(name)
+            self.state.delcmd(name)
+        self.published = set()
+        self.status_bits = 0
 
     def reattach(self, device) -> None:
         """Same device back after a loss (same descriptor): keep the mapping, drop the
@@ -325,6 +336,7 @@ class HidEngine:
                              f"Value: {value:g}")
             if e.hidflags & CMD:
                 self.state.addcmd(e.name)
+                self.published.add(e.name)
                 continue
             if self.set_value(b, value) != 1:
                 continue
@@ -362,10 +374,12 @@ class HidEngine:
                 self.alarm_texts.append(text)
                 return 0
             self.state.setinfo(e.name, text)
+            self.published.add(e.name)
         else:
             formatted = format_value(e.dfl, value)
             if formatted is not None:
                 self.state.setinfo(e.name, formatted)
+                self.published.add(e.name)
         return 1
 
     # ---- interrupt pipe (C's HIDGetEvents + the event loop of upsdrv_updateinfo)
