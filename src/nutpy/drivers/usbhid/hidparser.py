@@ -143,10 +143,8 @@ def parse(data: bytes) -> ReportDescriptor:
                 path.append(INDEX_NODE | (value & 0x7F))
             usages = []
         elif item == END_COLLECTION:
-            if path:
-                path.pop()
-                if path and (path[-1] & 0xFFFF0000) == INDEX_NODE:
-                    path.pop()
+            if path and (path.pop() & 0xFFFF0000) == INDEX_NODE and path:
+                path.pop()  # the indexed collection's own node goes with its index
             usages = []
         elif item in (INPUT, OUTPUT, FEATURE):
             key = (report_id, item)
