@@ -49,6 +49,9 @@ class UpsModel:
         return dev
 
     def state(self, name: str, push: bool = True) -> None:
+        """The device in state ``name``: the "online" values, then that state's changes."""
+        for path, value in self.states["online"].items():
+            self.hid.set(path, value)
         for path, value in self.states[name].items():
             self.hid.set(path, value)
         if push and self.dev is not None:
@@ -79,7 +82,7 @@ def apc_back_ups_rs() -> UpsModel:
             F(f"{ps}.iDeviceChemistry", 0x03, value=4),
             F(f"{ps}.ConfigVoltage", 0x08, size=16, max=65535, unit=VOLT, exp=7, value=24),
             F(f"{ps}.Voltage", 0x09, size=16, max=65535, unit=VOLT, exp=5, value=2730),
-            F(f"{ps}.RemainingCapacity", 0x0C, max=100, kinds="IF", value=100),
+            F(f"{ps}.RemainingCapacity", 0x0C, max=100, kinds="IF", value=97),
             F(f"{ps}.RunTimeToEmpty", 0x0D, size=16, max=65535, unit=SECOND, kinds="IF",
               value=3720),
             F(f"{ps}.RemainingCapacityLimit", 0x0E, max=100, value=10),
@@ -126,7 +129,7 @@ def apc_back_ups_rs() -> UpsModel:
     m.states["on_battery"].update({f"{ps}.RemainingCapacity": 63, f"{ps}.RunTimeToEmpty": 1450,
                                    "UPS.Input.Voltage": 0, "UPS.Input.APCLineFailCause": 2})
     m.states["low_battery"].update({f"{ps}.RemainingCapacity": 8, f"{ps}.RunTimeToEmpty": 95})
-    m.states["online"].update({f"{ps}.RemainingCapacity": 100, f"{ps}.RunTimeToEmpty": 3720,
+    m.states["online"].update({f"{ps}.RemainingCapacity": 97, f"{ps}.RunTimeToEmpty": 3720,
                                "UPS.Input.Voltage": 230, "UPS.Input.APCLineFailCause": 0})
     return m
 
@@ -203,7 +206,7 @@ def eaton() -> UpsModel:
         [
             F(f"{ps}.iModel", 0x01, value=6),
             F(f"{ps}.iVersion", 0x01, value=7),
-            F(f"{ps}.RemainingCapacity", 0x06, max=100, kinds="IF", value=100),
+            F(f"{ps}.RemainingCapacity", 0x06, max=100, kinds="IF", value=96),
             F(f"{ps}.RunTimeToEmpty", 0x06, size=32, max=2147483647, unit=SECOND, kinds="IF",
               value=2860),
             F(f"{ps}.RemainingCapacityLimitSetting", 0x07, max=100, value=20),
@@ -262,7 +265,7 @@ def eaton() -> UpsModel:
         "replace_battery": _status(st, ACPresent=1, NeedReplacement=1),
         "overload": _status(st, ACPresent=1, Overload=1),
     }
-    m.states["online"].update({"UPS.BatterySystem.Charger.Mode": 3,
+    m.states["online"].update({"UPS.BatterySystem.Charger.Mode": 3, f"{ps}.RemainingCapacity": 96,
                                "UPS.PowerConverter.Input.[1].PresentStatus.Used": 1})
     for name in ("on_battery", "low_battery"):
         m.states[name].update({"UPS.BatterySystem.Charger.Mode": 2,
@@ -397,7 +400,7 @@ def phoenixtec() -> UpsModel:
         "liebert", 0x06DA, 0xFFFF, "PPC", "Offline UPS", "ZTCKK2000001",
         [
             F(f"{ps}.Voltage", 0x01, size=16, max=65535, unit=VOLT, exp=5, value=1362),
-            F(f"{ps}.RemainingCapacity", 0x02, max=100, kinds="IF", value=100),
+            F(f"{ps}.RemainingCapacity", 0x02, max=100, kinds="IF", value=98),
             F(f"{ps}.RunTimeToEmpty", 0x02, size=16, max=65535, unit=SECOND, kinds="IF",
               value=900),
             F(f"{ps}.PercentLoad", 0x03, max=100, value=12),

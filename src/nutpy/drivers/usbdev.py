@@ -48,7 +48,8 @@ LOST_CODES = frozenset({ERROR_NO_DEVICE, ERROR_ACCESS, ERROR_NOT_FOUND, ERROR_BU
 
 USB_TIMEOUT_MS = 5000
 MAX_REPORT_DESCRIPTOR = 0x1800
-STRING_TRIES = 3
+STRING_TRIES = 3  # string descriptor requests are retried (some Tripp Lite units need it)
+STRING_RETRY_DELAY = 0.05
 
 
 class UsbError(Exception):
@@ -295,7 +296,7 @@ class UsbHandle:
                 if attempt + 1 < STRING_TRIES:
                     log.debug(1, f"nut_usb_get_string_descriptor: string descriptor {index} "
                                  "request failed, retrying...")
-                    time.sleep(0.05)
+                    time.sleep(STRING_RETRY_DELAY)
         raise err
 
     # HID class requests (usbhid-ups)
@@ -417,14 +418,15 @@ class ClaimFailed(Exception):
 
 def open_device(matchers, accept=None, interface=0, ep_in: int = 1, ep_out: int = 1,
                 config_index: int = 0, desc_index: int = 0, allow_duplicates: bool = False,
-                prefer=None) -> UsbHandle | None:
+                prefer=None, quiet: bool = False) -> UsbHandle | None:
     """Open the first device every matcher accepts (C's nut_libusb_open).
 
     ``matchers`` are callables on DeviceInfo; ``accept(handle)`` is asked once the
     device is claimed and may reject it (returns falsy). ``interface`` may be a callable
     giving the interface to claim for a matched device (a matcher may have decided it). ``prefer(info)`` ranks
     candidates: those it returns True for are tried first (used to find a device again
-    at the same place on the bus). Raises ClaimFailed when a matching device cannot be
+    at the same place on the bus). ``quiet`` keeps the warnings about finding nothing at
+    debug level (while looking for a lost device again and again). Raises ClaimFailed when a matching device cannot be
     claimed (C then exits), unless allow_duplicates lets us try the next one."""
     import usb.core
 
@@ -492,7 +494,9 @@ def open_device(matchers, accept=None, interface=0, ep_in: int = 1, ep_out: int 
             continue
         return handle
     log.debug(2, "libusb1: No appropriate HID device found")
-    if count < 1:
+    if quiet:
+        pass
+    elif count < 1:
         log.warning("libusb1: Could not open any HID devices: no USB buses (or devices) found")
     elif open_errors and open_errors == access_errors:
         log.warning("libusb1: Could not open any HID devices: insufficient permissions on everything")

@@ -310,7 +310,7 @@ class UsbhidUps(Driver):
         handle = usbdev.open_device(
             matchers, self._accept_again if reconnect else self._accept_new,
             interface=self._interface, allow_duplicates=self.testvar("allow_duplicates"),
-            prefer=prefer, **params)
+            prefer=prefer, quiet=reconnect and self.attempts > 1, **params)
         if handle is None:
             return False
         self.handle = handle

@@ -24,6 +24,12 @@ def _plain_flag(name: str) -> Lookup:
     return Lookup(read_fn=lambda v, ctx: name if v else "!" + name)
 
 
+def _power_flag() -> Lookup:
+    """ACPresent: the device says it, so 0 is "offline" (C says "!online", which since
+    2.8.3 leaves the status without OB: docs/drivers-usb.md)."""
+    return Lookup(read_fn=lambda v, ctx: "online" if v else "offline")
+
+
 class Belkin(Subdriver):
     name = "Belkin/Liebert HID 0.23"
     vendor_label = "Belkin"
@@ -150,7 +156,7 @@ class Belkin(Subdriver):
 
     def make_lookups(self):
         return {
-            "liebert_online": _plain_flag("online"),
+            "liebert_online": _power_flag(),
             "liebert_discharging": _plain_flag("dischrg"),
             "liebert_charging": _plain_flag("chrg"),
             "liebert_lowbatt": _plain_flag("lowbatt"),
@@ -169,7 +175,9 @@ class Belkin(Subdriver):
             "belkin_overheat": bitflag("overheat", 0x0040),
             "belkin_commfault": bitflag("commfault", 0x0080),
             "belkin_awaitingpower": bitflag("awaitingpower", 0x2000),
-            "belkin_online": bitflag("online", 0x0001, set_when_bit=False),
+            # bit 0 is "AC failure": explicit, so on battery (C: "!online", see _power_flag)
+            "belkin_online": Lookup(read_fn=lambda v, ctx: "offline" if _c_long(v) & 1
+                                    else "online"),
             "belkin_lowbatt": bitflag("lowbatt", 0x0004),
             "belkin_depleted": bitflag("depleted", 0x0040),
             "belkin_replacebatt": bitflag("replacebatt", 0x0080),

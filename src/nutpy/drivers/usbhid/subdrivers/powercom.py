@@ -163,7 +163,10 @@ class Powercom(Subdriver):
             "powercom_replacebatt": bitflag("replacebatt", 0x0002),
             "powercom_test": bitflag("cal", 0x0004),
             "powercom_shutdownimm": bitflag("shutdownimm", 0x0010),
-            "powercom_online": bitflag("online", 0x0001, set_when_bit=False),
+            # bit 0 says the inverter runs (line failed): on battery, explicitly (C says
+            # "!online", which since 2.8.3 leaves the status without OB)
+            "powercom_online": Lookup(read_fn=lambda v, ctx: "offline" if _c_long(v) & 1
+                                      else "online"),
             "powercom_lowbatt": bitflag("lowbatt", 0x0002),
             "powercom_trim": Lookup(read_fn=lambda v, ctx: "trim" if _c_long(v) & 0x18 == 0x08
                                     else "!trim"),
