@@ -125,9 +125,8 @@ class UsbhidUps(Driver):
         from .subdrivers import all_classes
 
         names = "\n".join(f'\t"{cls.name}"' for cls in all_classes())
-        return ("Acceptable values for 'subdriver' via -x or ups.conf in this driver (exact "
-                "names here, case-insensitive sub-strings may be used, as well as regular "
-                "expressions):\n" + names)
+        return ("Subdrivers (-x subdriver=<name>: a name below, or a case-insensitive regular "
+                "expression matching one, e.g. apc or cyberpower):\n" + names)
 
     def preload(self) -> None:
         import usb.backend.libusb1  # noqa: F401  (before chroot: dlopen needs the library)
