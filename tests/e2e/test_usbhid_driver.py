@@ -324,3 +324,62 @@ def test_parser_sees_the_models_as_the_driver_does():
         for (rid, kind), entries in model.hid.layout.items():
             fields = [f for f in desc.fields if f.report_id == rid and f.kind == kind]
             assert [f.offset for f in fields] == [off for _, off in entries], key
+
+
+def test_driver_side_settings_survive_a_replug(bus):
+    model = MODELS["apc"]()
+    dev = bus.plug(model.device())
+    driver = make_driver(pollonly=True, offdelay=45)
+    start(driver)
+    assert driver.set_var("ups.delay.start", "90") == 0
+    bus.unplug(dev)
+    driver.update_info()
+    bus.replug(dev)
+    driver.update_info()
+    assert not driver.state.stale
+    # C's reconnection reads these from its table defaults again (30 and 20)
+    assert driver.state.get("ups.delay.start") == "90"
+    assert driver.state.get("ups.delay.shutdown") == "45"
+    dev.transfers.clear()
+    assert driver.instcmd("shutdown.return", None) == 0
+    assert dev.set_reports() == [(FEATURE, 0x17, b"\x17\x5a\x00"), (FEATURE, 0x15, b"\x15\x2d\x00")]
+
+
+def test_new_descriptor_after_replug_is_mapped_anew(bus):
+    model = MODELS["apc"]()
+    dev = bus.plug(model.device())
+    driver = make_driver(pollonly=True)
+    start(driver)
+    assert driver.state.get("ups.load") == "23.0"
+    bus.unplug(dev)
+    driver.update_info()
+    # "new firmware": the same unit, without the Output collection, its reports renumbered
+    newer = MODELS["apc"]()
+    newer.hid.fields[:] = [f for f in newer.hid.fields if not f.path.startswith("UPS.Output")]
+    for f in newer.hid.fields:
+        f.report_id += 0x40
+    newer.hid.__post_init__()
+    bus.plug(newer.device(), bus_number=dev.last_attachment.bus_number,
+             ports=dev.last_attachment.ports)
+    driver.update_info()
+    assert not driver.state.stale
+    assert driver.state.get("ups.load") is None
+    assert driver.state.get("battery.charge") == "97"
+    assert driver.state.get("ups.status") == "OL CHRG"
+    assert driver.instcmd("beeper.disable", None) == 0
+    assert newer.dev.set_reports() == [(FEATURE, 0x58, b"\x58\x01")]
+
+
+def test_interrupt_silence_tolerance_reconnects(bus):
+    model = MODELS["apc"]()
+    bus.plug(model.device())
+    driver = make_driver(interrupt_pipe_no_events_tolerance=0)
+    driver.init_device()
+    driver.init_info()
+    bus.inject(model.dev, Fault("interrupt", errors.TIMEOUT, count=None, delay=0))
+    driver.update_info()  # no event: more than the tolerance of 0
+    assert driver.state.stale
+    bus.clear_faults(model.dev)
+    model.dev.queue_interrupt(model.hid.report(0x16, 0x80))
+    driver.update_info()
+    assert not driver.state.stale
