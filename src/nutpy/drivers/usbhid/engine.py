@@ -214,8 +214,9 @@ class HidEngine:
             length = len(buf)
             if self.max_report_size:
                 length = max(length, 8)
-            log.debug(5, f"refresh_report_buffer: investigating path: "
-                         f"{self.usages.path_to_string(f.path)}")
+            if log.effective_debug >= 5:
+                log.debug(5, f"refresh_report_buffer: investigating path: "
+                             f"{self.usages.path_to_string(f.path)}")
             data = self.device.get_report(rid, length)
             if not data:
                 raise NoData()
