@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from .hidbuild import AMPERE, HERTZ, KELVIN, SECOND, VA, VOLT, F, HidModel
+from .hidbuild import HERTZ, SECOND, VA, VOLT, F, HidModel
 
 
 @dataclass

@@ -89,10 +89,6 @@ class Lookup:
                 return float(hid)
         raise InvalidValue(text)
 
-    @property
-    def has_write(self) -> bool:
-        return self.write_fn is not None or (self.read_fn is None and bool(self.pairs))
-
     def enum_values(self, ctx: Context) -> list[str]:
         """Values a writable ``enum`` variable may take: each table text whose number the
         read direction accepts."""
