@@ -24,8 +24,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench._common import (BENCH_DEV, REPO, VENV_BIN, free_port, port_open, stop_processes,
-                           wait)
+from bench._common import BENCH_DEV, REPO, VENV_BIN, free_port, port_open, stop_processes, wait
 
 RUNS = 30
 

@@ -57,6 +57,7 @@ def main() -> None:
     sessions = int(sys.argv[1]) if len(sys.argv) > 1 and sys.argv[1].isdigit() else 200
     sys.path.insert(0, str(REPO / "tests"))
     import certs
+
     from nutpy.security import tls
 
     if not (os.path.exists(C_UPSD) and certs.have_nss_tools()):

@@ -1,7 +1,17 @@
 import pytest
 
-from support.harness import NutEnv
+from support import harness
 from support.client_env import shared_server, upsd_kinds
+from support.harness import NutEnv
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item):
+    harness.current_test = item  # before its fixtures: they may start C NUT too
+
+
+def pytest_runtest_teardown(item, nextitem):
+    harness.current_test = None
 
 
 @pytest.fixture

@@ -10,7 +10,7 @@ import subprocess
 
 import pytest
 
-from support.fakeusb import FEATURE, INPUT, FakeUsbBus, apc_back_ups_cs_500, require_fakeusb
+from support.fakeusb import FEATURE, FakeUsbBus, apc_back_ups_cs_500, require_fakeusb
 from support.harness import NutEnv, c_prog, require_c_nut, wait_for
 
 pytestmark = pytest.mark.interop

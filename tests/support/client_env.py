@@ -15,7 +15,16 @@ from pathlib import Path
 
 import pytest
 
-from support.harness import BENCH_DEV, NutEnv, c_prog, free_port, help_shape, our_prog, require_c_nut, wait_for
+from support.harness import (
+    MANY_VARS_DEV,
+    NutEnv,
+    c_prog,
+    free_port,
+    help_shape,
+    our_prog,
+    require_c_nut,
+    wait_for,
+)
 
 SSL_NOISE = "Init SSL without certificate database\n"
 
@@ -65,8 +74,10 @@ UPSD_NAMES = ["c"]
 def upsd_kinds() -> list:
     """``c`` always; ``ours`` when our upsd is installed in the venv (skipped if not)."""
     ours_present = os.path.exists(our_prog("upsd"))
-    return ["c", pytest.param("ours", marks=pytest.mark.skipif(
-        not ours_present, reason="our upsd (.venv/bin/upsd) not installed yet"))]
+    # both serve C's dummy-ups drivers, so that C and our upsd are compared on one footing
+    return [pytest.param("c", marks=pytest.mark.interop),
+            pytest.param("ours", marks=[pytest.mark.interop, pytest.mark.skipif(
+                not ours_present, reason="our upsd (.venv/bin/upsd) not installed yet")])]
 
 
 class NutServer:
@@ -83,10 +94,7 @@ class NutServer:
         env.write("stale.dev", DEV)
         env.write("down.dev", DEV)
         env.write("killed.dev", DEV)
-        if BENCH_DEV.exists():
-            shutil.copy(BENCH_DEV, env.etc / "bench.dev")
-        else:
-            env.write("bench.dev", DEV)
+        shutil.copy(MANY_VARS_DEV, env.etc / "bench.dev")
         env.write("ups.conf", UPS_CONF)
         self.ipv6 = _have_ipv6()
         listen = f"LISTEN 127.0.0.1 {self.port}\n"

@@ -15,18 +15,47 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[2]
-SHARED = REPO.parent / "shared"
-FIXTURES = SHARED / "fixtures"
+
+
+def _shared_fixtures() -> Path:
+    """The real device dumps in ``shared/fixtures`` beside the checkout (a git worktree may
+    sit deeper than the main checkout, so look up the tree); ``$NUTPY_FIXTURES`` overrides."""
+    if os.environ.get("NUTPY_FIXTURES"):
+        return Path(os.environ["NUTPY_FIXTURES"])
+    for parent in REPO.parents:
+        if (parent / "shared" / "fixtures").is_dir():
+            return parent / "shared" / "fixtures"
+    return REPO.parent / "shared" / "fixtures"
+
+
+FIXTURES = _shared_fixtures()
 DDL = FIXTURES / "ddl"
-BENCH_DEV = FIXTURES / "bench" / "Eaton__5SC_750__usbhid-ups__2.7.2__01.dev"
+# The project's own fixtures (always present, unlike the real dumps in ../shared/fixtures)
+OWN_FIXTURES = REPO / "tests" / "fixtures"
+# a device with as many variables as a real USB unit publishes, for tests that need "a real
+# UPS's worth" of data rather than one particular model
+MANY_VARS_DEV = OWN_FIXTURES / "devices" / "many-vars.dev"
 
 C_SBIN = Path("/lib/nut")
 C_BIN = Path("/usr/bin")
 OUR_BIN = Path(sys.executable).parent
 
 
+# The test being set up or run (conftest keeps it current), so that helpers can check that a
+# test using C NUT or root says so with its markers: ``-m "not interop"`` must then run
+# everywhere, and ``-m "not root"`` as any user.
+current_test = None
+
+
+def _require_marker(marker: str, what: str) -> None:
+    test = current_test
+    if test is not None and test.get_closest_marker(marker) is None:
+        pytest.fail(f"{test.nodeid} {what}: mark it @pytest.mark.{marker}", pytrace=False)
+
+
 def c_prog(name: str) -> str:
     """Path of a C NUT program (daemons and drivers in /lib/nut, clients in /usr/bin)."""
+    _require_marker("interop", f"runs C NUT's {name}")
     for d in (C_SBIN, C_BIN, Path("/usr/sbin"), Path("/sbin")):
         if (d / name).exists():
             return str(d / name)
@@ -55,16 +84,19 @@ def require(present: bool, msg: str) -> None:
 
 
 def require_c_nut() -> None:
+    _require_marker("interop", "needs C NUT")
     require(have_c_nut(), "C NUT not installed (apt-get install -y nut-server nut-client)")
 
 
 def require_fixtures(path: Path = DDL) -> Path:
     if not path.exists():
-        pytest.skip(f"fixtures not present: {path}")
+        pytest.skip(f"real device dumps not present at {path} (../shared/fixtures beside the "
+                    "repository); they only add coverage")
     return path
 
 
 def require_root() -> None:
+    _require_marker("root", "needs root")
     if os.geteuid() != 0:
         pytest.skip("needs root")
 
@@ -229,3 +261,55 @@ def help_shape(text: str) -> str:
     kept = [l for l in lines if l.startswith("Network UPS Tools") or _USAGE_LINE.match(l)]
     options = sorted(set(_OPTION.findall(text)))
     return "\n".join(kept) + "\noptions: " + " ".join(options) + "\n"
+
+
+# ---- running drivers and reading them with C upsc
+
+def upsc(env: NutEnv, target: str, *args: str) -> subprocess.CompletedProcess:
+    return env.run([c_prog("upsc"), f"{target}@127.0.0.1:{env.port}", *args], timeout=20)
+
+
+def upsc_ready(env: NutEnv, ups: str, timeout: float = 20) -> str:
+    """upsc output once upsd has the whole dump: upsd answers while the dump is still
+    arriving, so wait for two identical reads in a row."""
+    last: list[str | None] = [None]
+
+    def attempt():
+        r = upsc(env, ups)
+        out = r.stdout if r.returncode == 0 and "ups.status: WAIT" not in r.stdout else None
+        stable = out is not None and out == last[0]
+        last[0] = out
+        return out if stable else None
+    return wait_for(attempt, timeout, interval=0.1, what=f"upsc {ups}")
+
+
+def as_dict(text: str) -> dict[str, str]:
+    out = {}
+    for line in text.splitlines():
+        name, _, value = line.partition(": ")
+        out[name] = value
+    return out
+
+
+def start_all(env: NutEnv, argvs: list[list[str]]) -> None:
+    """Start backgrounding drivers in parallel; each launcher exits once its driver is up."""
+    procs = [subprocess.Popen(a, env=env.env(), stdin=subprocess.DEVNULL,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE) for a in argvs]
+    for argv, p in zip(argvs, procs):
+        out, err = p.communicate(timeout=60)
+        assert p.returncode == 0, f"{argv}: rc={p.returncode}\n{out.decode()}{err.decode()}"
+
+
+def stop_by_pidfiles(env: NutEnv, names: list[str]) -> None:
+    """SIGTERM every driver we started (PIDs from their PID files), then wait for all:
+    C dummy-ups needs up to a second each to notice."""
+    pids = [pid for pid in (env.pid_of(n) for n in names) if pid]
+    for pid in pids:
+        try:
+            os.kill(pid, signal.SIGTERM)
+        except OSError:
+            pass
+    deadline = time.monotonic() + 10
+    for pid in pids:
+        while time.monotonic() < deadline and alive(pid):
+            time.sleep(0.02)

@@ -1,12 +1,19 @@
 """Helpers for the upsd tests: a scripted fake driver (Unix socket, driver side of the
-protocol) and a tiny line client. Shared by the tests/test_upsd*.py files."""
+protocol), a tiny line client, and ``Stack``: C upsd 2.8.0 and ours side by side, serving the
+same drivers, with ``normalize`` for the deliberate differences of their replies."""
 
 from __future__ import annotations
 
 import os
+import re
+import shutil
 import socket
+import subprocess
 import threading
 import time
+from pathlib import Path
+
+from support.harness import MANY_VARS_DEV, NutEnv, c_prog, dump_complete, our_prog, wait_for
 
 FAKE_DUMP = [
     'SETINFO device.model "Fake \\"UPS\\" \\# 1"',
@@ -190,3 +197,128 @@ class LineClient:
             self.sock.close()
         except OSError:
             pass
+
+
+SENTINEL = b"GET VAR sentinel-x server.version\n"
+SENTINEL_REPLY = b'VAR sentinel-x server.version "2.8.0"\n'
+ID_RE = re.compile(rb"[0-9A-F]{8}-[0-9A-F]{4}-4[0-9A-F]{3}-[89AB][0-9A-F]{3}-[0-9A-F]{12}")
+C_HELP = b"Commands: HELP VER GET LIST SET INSTCMD LOGIN LOGOUT USERNAME PASSWORD STARTTLS\n"
+OUR_HELP = (b"Commands: HELP VER PROTVER GET LIST SET INSTCMD LOGIN LOGOUT USERNAME "
+            b"PASSWORD STARTTLS\n")
+
+USERS = """
+[admin]
+  password = secret
+  actions = SET FSD
+  instcmds = all
+[mon]
+  password = mpw
+  upsmon secondary
+[prim]
+  password = ppw
+  upsmon primary
+[limited]
+  password = lpw
+  instcmds = test.battery.start
+"""
+
+UPS_CONF = """
+[fake]
+  driver = fake
+  port = none
+  desc = "Fake \\"quoted\\" \\# desc"
+[zeta]
+  driver = dummy-ups
+  port = {dev}
+[nodrv]
+  driver = nodriver
+  port = none
+[fsdups]
+  driver = fake
+  port = none
+{ours_section}"""
+
+
+class Stack:
+    def __init__(self, root):
+        self.env = NutEnv(root)
+        env = self.env
+        shutil.copy(MANY_VARS_DEV, env.etc / "zeta.dev")
+        # our dummy-ups (when installed) as a third driver, behind both upsds
+        self.have_ours = Path(our_prog("dummy-ups")).exists()
+        ours_section = (f"[zours]\n  driver = dummy-ups\n  port = {env.etc / 'zeta.dev'}\n"
+                        if self.have_ours else "")
+        env.write("ups.conf", UPS_CONF.format(dev=env.etc / "zeta.dev",
+                                              ours_section=ours_section))
+        env.write("upsd.users", USERS)
+        self.fake = FakeDriver(str(env.state / "fake-fake"))
+        self.fsd_fake = FakeDriver(str(env.state / "fake-fsdups"))
+        env.start([c_prog("dummy-ups"), "-a", "zeta", "-u", "root", "-F"])
+        env.wait_socket("dummy-ups", "zeta")
+        if self.have_ours:
+            env.start([our_prog("dummy-ups"), "-a", "zours", "-u", "root", "-F"])
+            env.wait_socket("dummy-ups", "zours")
+        self.c_port = env.port
+        self.our_port = self._free_other()
+        env.write("upsd.conf", f"LISTEN 127.0.0.1 {self.c_port}\nLISTEN 127.0.0.1 {self.our_port}\n")
+        # one upsd.conf per daemon: C reads NUT_CONFPATH, so give each its own dir
+        self.our_etc = root / "our-etc"
+        self.our_etc.mkdir()
+        for name in ("ups.conf", "upsd.users"):
+            shutil.copy(env.etc / name, self.our_etc / name)
+        (env.etc / "upsd.conf").write_text(f"LISTEN 127.0.0.1 {self.c_port}\n")
+        (self.our_etc / "upsd.conf").write_text(f"LISTEN 127.0.0.1 {self.our_port}\n")
+        for p in list(env.etc.iterdir()) + list(self.our_etc.iterdir()):
+            p.chmod(0o640)
+        # daemons log every SET, LOGIN, ...: their stderr goes to files, never to an
+        # undrained pipe that would block them
+        self.c_log = root / "c-upsd.log"
+        self.our_log = root / "our-upsd.log"
+        self.c_upsd = self._start([c_prog("upsd"), "-F", "-u", "root"], self.c_log)
+        self.our_upsd = self._start([our_prog("upsd"), "-F", "-u", "root"], self.our_log,
+                                    NUTPY_UPSD_LOGIN_THROTTLE="0",
+                                    NUT_CONFPATH=str(self.our_etc),
+                                    NUT_ALTPIDPATH=str(root / "our-etc"))
+        env.wait_port(self.c_port)
+        env.wait_port(self.our_port)
+        for port in (self.c_port, self.our_port):
+            wait_for(lambda: self.ready(port), 15, what=f"upsd on {port} to serve data")
+
+    def _start(self, argv, logpath, **extra):
+        with open(logpath, "wb") as f:
+            p = subprocess.Popen(argv, env=self.env.env(**extra), stdin=subprocess.DEVNULL,
+                                 stdout=f, stderr=f)
+        self.env.procs.append(p)
+        return p
+
+    def _free_other(self) -> int:
+        from support.harness import free_port
+
+        while True:
+            p = free_port()
+            if p != self.c_port:
+                return p
+
+    def ready(self, port: int) -> bool:
+        c = LineClient(port)
+        try:
+            names = ["fake", "zeta"] + (["zours"] if self.have_ours else [])
+            c.send("".join(f"GET VAR {n} ups.status\n" for n in names))
+            lines = c.read_lines(len(names))
+            return all(dump_complete(x) for x in lines)
+        except (OSError, TimeoutError, ConnectionError):
+            return False
+        finally:
+            c.close()
+
+    def close(self):
+        self.env.close()
+        self.fake.close()
+        self.fsd_fake.close()
+
+
+def normalize(data: bytes) -> bytes:
+    data = ID_RE.sub(b"<ID>", data)
+    data = data.replace(OUR_HELP, C_HELP)
+    data = re.sub(rb"Network UPS Tools upsd [^\"\n]*", b"<VER>", data)
+    return data

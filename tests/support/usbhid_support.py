@@ -44,7 +44,7 @@ def pyusb_on(bus):
 def make_driver(upsname: str = "ups", **settings):
     """A usbhid-ups driver object with ``settings`` as ups.conf would give them (True for
     a flag)."""
-    from nutpy.drivers.core import DriverCore
+    from nutpy.drivers.main import DriverCore
     from nutpy.drivers.usbhid.driver import UsbhidUps
 
     core = DriverCore(UsbhidUps, prog="usbhid-ups")

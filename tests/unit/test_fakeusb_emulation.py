@@ -11,9 +11,18 @@ import threading
 
 import pytest
 
-from support.fakeusb import (FEATURE, INPUT, PASS, FakeUsbBus, Fault, HidDevice, UsbDevice,
-                             errors, require_fakeusb)
-from support.fakeusb import inprocess
+from support.fakeusb import (
+    FEATURE,
+    INPUT,
+    PASS,
+    FakeUsbBus,
+    Fault,
+    HidDevice,
+    UsbDevice,
+    errors,
+    inprocess,
+    require_fakeusb,
+)
 from support.fakeusb.build import SONAME, build_library
 from support.fakeusb.devices import ControlRequest
 from support.fakeusb.errors import UsbError

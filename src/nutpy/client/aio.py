@@ -14,10 +14,20 @@ import asyncio
 import os
 import socket
 
-from .blocking import (DEFAULT_PORT, DEFAULT_TIMEOUT, DEFAULT_TRACKING_TIMEOUT, ConnectionFailure,
-                       ListReply, NutError, TLSError, _Api, _ok_or_tracking, build_request,
-                       build_value_request, parse_get)
-
+from .core import (
+    DEFAULT_PORT,
+    DEFAULT_TIMEOUT,
+    DEFAULT_TRACKING_TIMEOUT,
+    ConnectionFailure,
+    ListReply,
+    NutError,
+    TLSError,
+    _Api,
+    _ok_or_tracking,
+    build_request,
+    build_value_request,
+    parse_get,
+)
 
 _QUICKACK = getattr(socket, "TCP_QUICKACK", None)
 
@@ -196,7 +206,7 @@ class AsyncClient(_Api):
                 await self.close()
                 raise TLSError(f"SSL is not available (upsd said: {line})")
             return False
-        from .blocking import tls_context
+        from .core import tls_context
         try:
             context = tls_context(self.certpath, self.certverify, self.certfile)
         except TLSError:

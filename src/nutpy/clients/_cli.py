@@ -9,8 +9,9 @@ import os
 import sys
 
 from .. import NUT_VERSION  # noqa: F401  (the clients print it as _cli.NUT_VERSION)
+from ..client.blocking import Client
+from ..client.core import NutError, ServerError, split_name
 from ..common.cliopt import GetOpt, err  # noqa: F401  (GetOpt: the clients' option parser)
-from ..client.blocking import Client, NutError, ServerError, split_name
 
 DEFAULT_CONNECT_TIMEOUT = 10.0  # libupsclient (2.8.1+) default; NUT_DEFAULT_CONNECT_TIMEOUT
 
@@ -59,8 +60,8 @@ def run(main, argv: list[str] | None = None) -> int:
     """Run a program ``main(argv)``; returns its exit status with stdout flushed."""
     if argv is None:
         argv = sys.argv
-    from ..client import blocking as client
-    client.on_discarded_char = _report_discarded
+    from ..client import core
+    core.on_discarded_char = _report_discarded
     try:
         status = main(argv) or 0
     except Exit as e:

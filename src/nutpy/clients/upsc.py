@@ -5,7 +5,7 @@ latest release (2.8.5) and print exactly what it prints."""
 
 from __future__ import annotations
 
-from ..client.blocking import NutError, ServerError, split_addr, split_name
+from ..client.core import NutError, ServerError, split_addr, split_name
 from . import _cli
 from ._cli import err, fatal, out
 

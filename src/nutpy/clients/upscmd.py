@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ..client.blocking import DEFAULT_TRACKING_TIMEOUT, SMALLBUF_TEXT, NutError
+from ..client.core import DEFAULT_TRACKING_TIMEOUT, SMALLBUF_TEXT, NutError
 from . import _cli
 from ._cli import fatal, out
 

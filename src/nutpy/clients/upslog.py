@@ -13,8 +13,9 @@ import socket
 import sys
 import time
 
+from ..client.blocking import Client
+from ..client.core import DEFAULT_PORT, NutError, split_name
 from ..common import paths
-from ..client.blocking import DEFAULT_PORT, Client, NutError, split_name
 from ..common.cnum import atoi
 from ..common.daemon import background, become_user, get_user, pidfile_path, write_pidfile
 from ..common.log import log

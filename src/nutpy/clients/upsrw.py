@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ..client.blocking import DEFAULT_TRACKING_TIMEOUT, NutError
+from ..client.core import DEFAULT_TRACKING_TIMEOUT, NutError
 from ..common.cnum import atoi, strtol
 from ..common.parseconf import encode
 from . import _cli

@@ -1,7 +1,7 @@
 """Logging as C NUT's daemons do it: messages to stderr while in the foreground and to
 syslog (identity = program name) once backgrounded; ``-D`` debug lines carry a relative
 timestamp and level, e.g. ``   0.000123\t[D1] text``. Repeated messages about bad input
-can be rate-limited with ``Throttle``."""
+are rate-limited with ``nutpy.common.ratelimit.Throttle``."""
 
 from __future__ import annotations
 
@@ -78,31 +78,6 @@ class Log:
     def fatal(self, msg: str, status: int = 1) -> "NoReturn":  # noqa: F821
         self._write(3, msg)
         raise SystemExit(status)
-
-
-class Throttle:
-    """At most ``burst`` messages per ``period`` seconds for one kind of event; the count of
-    suppressed ones is reported with the next message let through."""
-
-    def __init__(self, burst: int = 10, period: float = 60.0, clock=time.monotonic) -> None:
-        self.burst = burst
-        self.period = period
-        self.clock = clock
-        self._window = -1.0
-        self._count = 0
-        self._suppressed = 0
-
-    def allow(self) -> tuple[bool, int]:
-        now = self.clock()
-        if now - self._window >= self.period:
-            self._window = now
-            self._count = 0
-        if self._count < self.burst:
-            self._count += 1
-            suppressed, self._suppressed = self._suppressed, 0
-            return True, suppressed
-        self._suppressed += 1
-        return False, 0
 
 
 log = Log()

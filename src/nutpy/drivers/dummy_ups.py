@@ -11,11 +11,12 @@ import os
 import time
 
 from ..common import paths
+from ..common.cnum import atoi
 from ..common.log import log
 from ..common.parseconf import Line, parse_text
-from .core import HANDLED, UNKNOWN, Driver, run
+from .base import HANDLED, UNKNOWN, Driver
+from .main import run
 from .state import RW, STRING
-from ..common.cnum import atoi
 
 # Values are cut to what C's 128-byte buffer holds.
 MAX_FILE_VALUE = 127

@@ -15,10 +15,10 @@ import asyncio
 import sys
 
 from ..client.aio import AsyncClient
-from ..client.blocking import NutError, ServerError, split_name
+from ..client.core import NutError, ServerError, split_name
 from ..common.log import log
 from ..security import credentials
-from .core import FAILED, HANDLED, INVALID, UNKNOWN
+from .base import FAILED, HANDLED, INVALID, UNKNOWN
 
 MAX_BACKOFF = 60.0
 # How long a forwarded SET/INSTCMD may wait for the remote driver's result.

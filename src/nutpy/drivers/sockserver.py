@@ -15,11 +15,12 @@ import socket
 import threading
 from typing import Awaitable, Callable
 
-from ..proto import sockproto
-from ..common.log import Throttle, log
-from ..common.parseconf import Tokenizer
-from .state import DriverState
 from ..common.cnum import atoi
+from ..common.log import log
+from ..common.parseconf import Tokenizer
+from ..common.ratelimit import Throttle
+from ..proto import sockproto
+from .state import DriverState
 
 # A client that leaves this much of our output unread is dropped: it is not upsd.
 MAX_PENDING_OUTPUT = 1024 * 1024
@@ -168,68 +169,43 @@ class DriverSocketServer:
             log.error(f"Parse error on sock: {message}")
 
     def handle(self, client: ClientConnection, words: list[str]) -> None:
-        cmd = words[0].upper()
-        n = len(words)
-        if cmd == "PING" and n == 1:
-            client.send(sockproto.PONG)
-        elif cmd == "DUMPALL" and n == 1:
-            client.send(self.state.dump())
-        elif cmd == "SET":
-            self._set(client, words)
-        elif cmd == "INSTCMD":
-            self._instcmd(client, words)
-        elif cmd == "NOBROADCAST" and n == 1:
-            client.broadcast = False
-        elif cmd == "BROADCAST" and n <= 2:
-            client.broadcast = atoi(words[1]) >= 1 if n == 2 else True
-        elif cmd == "GETPID" and n == 1:
-            client.send(sockproto.line("PID", str(os.getpid())))
-        elif cmd == "LOGOUT" and n == 1:
-            # C sleeps 1 s here, blocking every client; we just close after the reply.
-            client.send(b"OK Goodbye\n")
-            client.close()
-        elif cmd == "DUMPVALUE" and n == 2:
-            client.send(self.state.dump_value(words[1]))
-        elif cmd == "DUMPSTATUS" and n == 1:
-            client.send(self.state.dump_value("ups.status"))
-        else:
+        req = sockproto.parse_request(words)
+        if req is None:
             allowed, _ = self._unknown_throttle.allow()
             if allowed:
                 log.info("Unknown command on socket: ")
                 for i, w in enumerate(words):
                     log.info(f"arg {i}: {w}")
-
-    def _set(self, client: ClientConnection, words: list[str]) -> None:
-        n = len(words)
-        if n < 3:
             return
-        tracking = None
-        if n == 5:
-            if words[3].upper() != "TRACKING":
-                log.info(f"Got SET <var> with unsupported parameters ({words[3]}/{words[4]})")
-                return
-            tracking = words[4]
-        elif n != 3:
+        if isinstance(req, sockproto.BadRequest):
+            if req.reason:
+                log.info(req.reason)
             return
-        handler = self.on_set(words[1], words[2])
-        self._spawn(self._run(client, f"setvar {words[1]}", handler, tracking))
-
-    def _instcmd(self, client: ClientConnection, words: list[str]) -> None:
-        n = len(words)
-        param = tracking = None
-        if n == 2:
-            pass
-        elif n == 3:
-            param = words[2]
-        elif n == 4 and words[2].upper() == "TRACKING":
-            tracking = words[3]
-        elif n == 5 and words[3].upper() == "TRACKING":
-            param, tracking = words[2], words[4]
-        else:
-            log.info("Malformed INSTCMD request")
-            return
-        handler = self.on_instcmd(words[1], param)
-        self._spawn(self._run(client, f"instcmd {words[1]}", handler, tracking))
+        kind = req.kind
+        if kind == "PING":
+            client.send(sockproto.PONG)
+        elif kind == "DUMPALL":
+            client.send(self.state.dump())
+        elif kind == "SET":
+            handler = self.on_set(req.name, req.value)
+            self._spawn(self._run(client, f"setvar {req.name}", handler, req.tracking))
+        elif kind == "INSTCMD":
+            handler = self.on_instcmd(req.name, req.value)
+            self._spawn(self._run(client, f"instcmd {req.name}", handler, req.tracking))
+        elif kind == "NOBROADCAST":
+            client.broadcast = False
+        elif kind == "BROADCAST":
+            client.broadcast = req.value is None or atoi(req.value) >= 1
+        elif kind == "GETPID":
+            client.send(sockproto.line("PID", str(os.getpid())))
+        elif kind == "LOGOUT":
+            # C sleeps 1 s here, blocking every client; we just close after the reply.
+            client.send(b"OK Goodbye\n")
+            client.close()
+        elif kind == "DUMPVALUE":
+            client.send(self.state.dump_value(req.name))
+        elif kind == "DUMPSTATUS":
+            client.send(self.state.dump_value("ups.status"))
 
     def _spawn(self, coro) -> None:
         task = self._loop.create_task(coro)

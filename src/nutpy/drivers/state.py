@@ -16,9 +16,9 @@ import threading
 from dataclasses import dataclass, field
 from typing import Callable, Iterator
 
-from ..proto import sockproto
-from ..common.parseconf import encode
 from ..common.cnum import strtol
+from ..common.parseconf import encode
+from ..proto import sockproto
 
 # C formats values into 256-byte buffers.
 MAX_VALUE_LEN = 255

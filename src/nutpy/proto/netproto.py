@@ -8,6 +8,7 @@ and the reply-line builder, so both sides speak from one table.
 from __future__ import annotations
 
 NETVER = "1.3"
+PORT = 3493  # the IANA port of the NUT network protocol
 MAX_REPLY = 512  # C truncates a reply line to 512 bytes, losing the LF
 
 # Error codes upsd sends (after "ERR ").

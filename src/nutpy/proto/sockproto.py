@@ -1,11 +1,15 @@
 """The driver <-> upsd Unix socket protocol: one codec for both sides.
 
 Lines are parseconf-tokenized (see ``parseconf.Tokenizer``); this module builds the lines
-each side sends. Values are always escaped and quoted; C 2.8.0 drivers send live updates
+each side sends and reads the tokenized lines each side receives (``parse_driver_message``
+on upsd's side and in the driver's own socket clients, ``parse_request`` in the driver's
+socket server). Values are always escaped and quoted; C 2.8.0 drivers send live updates
 unescaped (a value with ``"`` or ``#`` is corrupted), we deliberately do not.
 """
 
 from __future__ import annotations
+
+from typing import NamedTuple
 
 from ..common.parseconf import encode, quote
 
@@ -15,6 +19,7 @@ TRACKING_TEXT = {
     HANDLED: "SUCCESS", UNKNOWN: "ERR UNKNOWN", INVALID: "ERR INVALID-ARGUMENT",
     FAILED: "ERR FAILED", CONVERSION_FAILED: "ERR INVALID-ARGUMENT",
 }
+
 
 def line(*words: str) -> bytes:
     return (" ".join(words) + "\n").encode("latin-1", "replace")
@@ -110,3 +115,90 @@ def instcmd(cmd: str, param: str | None = None, tracking_id: str | None = None) 
     if tracking_id:
         words += ["TRACKING", tracking_id]
     return line(*words)
+
+
+# ---- reading: driver -> upsd
+
+class DriverMessage(NamedTuple):
+    """A line a driver sends. ``kind`` is the upper-cased command; ``name`` the variable,
+    command or tracking id it is about; ``args`` the words after it."""
+    kind: str
+    name: str = ""
+    args: tuple[str, ...] = ()
+
+
+# The fewest words each message needs (C ignores a shorter line); extra words are ignored.
+_DRIVER_MESSAGE_WORDS = {
+    "PONG": 1, "DUMPDONE": 1, "DATASTALE": 1, "DATAOK": 1,
+    "ADDCMD": 2, "DELCMD": 2, "DELINFO": 2,
+    "SETINFO": 3, "TRACKING": 3, "SETFLAGS": 3, "ADDENUM": 3, "DELENUM": 3, "SETAUX": 3,
+    "ADDRANGE": 4, "DELRANGE": 4,
+}
+
+
+def parse_driver_message(words: list[str]) -> DriverMessage | None:
+    """One tokenized driver line, or None if it is not a message upsd knows (unknown
+    command or too few words)."""
+    if not words:
+        return None
+    kind = words[0].upper()
+    need = _DRIVER_MESSAGE_WORDS.get(kind)
+    if need is None or len(words) < need:
+        return None
+    if need == 1:
+        return DriverMessage(kind)
+    return DriverMessage(kind, words[1], tuple(words[2:]))
+
+
+# ---- reading: upsd (or another socket client) -> driver
+
+class Request(NamedTuple):
+    """A request to a driver. ``name``: the variable (SET, DUMPVALUE) or command
+    (INSTCMD); ``value``: SET's value, INSTCMD's parameter, BROADCAST's argument;
+    ``tracking``: the id the result must be reported under, if any."""
+    kind: str
+    name: str = ""
+    value: str | None = None
+    tracking: str | None = None
+
+
+class BadRequest(NamedTuple):
+    """A known request in a shape C refuses; ``reason`` is what C logs (None: silent)."""
+    reason: str | None
+
+
+_NO_ARGUMENT = frozenset(("PING", "DUMPALL", "NOBROADCAST", "GETPID", "LOGOUT", "DUMPSTATUS"))
+
+
+def parse_request(words: list[str]) -> Request | BadRequest | None:
+    """One tokenized request line; None for a command drivers do not know."""
+    if not words:
+        return None
+    kind = words[0].upper()
+    n = len(words)
+    if kind in _NO_ARGUMENT:
+        return Request(kind) if n == 1 else None
+    if kind == "BROADCAST":
+        return Request(kind, value=words[1] if n == 2 else None) if n <= 2 else None
+    if kind == "DUMPVALUE":
+        return Request(kind, words[1]) if n == 2 else None
+    if kind == "SET":
+        if n == 3:
+            return Request(kind, words[1], words[2])
+        if n == 5:
+            if words[3].upper() != "TRACKING":
+                return BadRequest(f"Got SET <var> with unsupported parameters "
+                                  f"({words[3]}/{words[4]})")
+            return Request(kind, words[1], words[2], words[4])
+        return BadRequest(None)
+    if kind == "INSTCMD":
+        if n == 2:
+            return Request(kind, words[1])
+        if n == 3:
+            return Request(kind, words[1], words[2])
+        if n == 4 and words[2].upper() == "TRACKING":
+            return Request(kind, words[1], None, words[3])
+        if n == 5 and words[3].upper() == "TRACKING":
+            return Request(kind, words[1], words[2], words[4])
+        return BadRequest("Malformed INSTCMD request")
+    return None

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 
 from ..common import paths
 from ..common.parseconf import parse_text
-from ..client.blocking import DEFAULT_PORT
+from ..proto.netproto import PORT as DEFAULT_PORT
 
 KEY_ALIASES = {"user": "user", "username": "user", "pass": "pass", "password": "pass",
                "certpath": "certpath", "certfile": "certfile",

@@ -12,10 +12,11 @@ from typing import Iterable
 
 from ..common import parseconf
 from ..common.cnum import atoi
+from ..proto.netproto import PORT
 
 Message = tuple[str, str]
 
-DEFAULT_PORT = "3493"
+DEFAULT_PORT = str(PORT)  # LISTEN without a port
 DEFAULT_MAXAGE = 15
 DEFAULT_TRACKINGDELAY = 3600
 

@@ -14,8 +14,9 @@ from .. import NUT_VERSION
 from ..common import daemon, eventloop, parseconf, paths, upsconf
 from ..common.log import log
 from . import config
+from .auth import Slow
 from .descriptions import Descriptions
-from .protocol import Server, Slow
+from .protocol import Server
 from .server import Daemon, apply_ups_table, emit, ups_entries
 
 HELP = """Serve the data of the UPSes in ups.conf over the NUT network protocol.
@@ -404,8 +405,8 @@ def main(argv: list[str] | None = None) -> int:
 
     server.descriptions = Descriptions.load(conf.datapath or paths.DATADIR)
     users = load_users(os.path.join(confdir, "upsd.users"))
-    server.hosts_access = _hosts_access_hook()
-    server.throttle = _login_throttle()
+    server.auth.hosts_access = _hosts_access_hook()
+    server.auth.throttle = _login_throttle()
 
     d = Daemon(conf, users, server, listeners)
     d.early_signals = early_signals
@@ -475,7 +476,7 @@ def reload(d: Daemon, confdir: str) -> None:
         return
     users = load_users(users_path, fatal=False)
     if users is not None:
-        d.server.users = users
+        d.server.auth.users = users
 
 
 def _readable(path: str) -> bool:

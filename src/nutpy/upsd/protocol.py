@@ -8,11 +8,13 @@ bytes, with C upsd's exact bytes, check order and error codes (see
 ``Ups.driver_send``, logging through ``Server.log``; both are plain callables the daemon
 plugs in, so tests drive the core without sockets or clocks.
 
-Slow checks (a hashed upsd.users password, a tcp-wrappers rule that needs a host name)
-never run inside ``handle``: when one cannot be answered at once, ``handle`` returns a
-``Deferred`` instead of bytes. The caller runs ``Deferred.work()`` wherever it likes (a
-worker thread) and passes its result to ``Deferred.resume``, which answers the request as
-if the check had run in place (same bytes, same check order, throttle counted).
+Account checks are ``Server.auth`` (``nutpy.upsd.auth``). Slow checks (a hashed upsd.users
+password, a tcp-wrappers rule that needs a host name) never run inside ``handle``: when one
+cannot be answered at once, ``handle`` returns a ``Deferred`` instead of bytes. The caller
+runs ``Deferred.work()`` wherever it likes (a worker thread) and passes its result to
+``Deferred.resume``, which answers the request as if the check had run in place (same bytes,
+same check order, throttle counted). The UPS table and the reply caches are
+``nutpy.upsd.state``'s.
 """
 
 from __future__ import annotations
@@ -22,19 +24,18 @@ import time
 from typing import Callable
 
 from .. import NUT_VERSION
-from ..proto import sockproto
-from ..proto import netproto as np
 from ..common.cnum import atoi
-from ..common.log import Throttle
+from ..common.parseconf import encode
+from ..proto import netproto as np
+from ..proto import sockproto
 from ..proto.netproto import MAX_REPLY as MAX_LINE
 from ..proto.netproto import NETVER, err
 from ..proto.netproto import reply as line
-from ..common.parseconf import encode
 from ..proto.sockproto import FLAG_RW, FLAG_STRING
-from .config import Users, password_matches
-from .config import password_check_is_quick as _verify_is_quick
+from .auth import Auth, Deferred, Slow, nolog
+from .config import Users
 from .descriptions import Descriptions
-from .state import UpsData
+from .state import GetVarCache, Ups
 
 VER_TEXT = f"Network UPS Tools upsd {NUT_VERSION} - http://www.networkupstools.org/"
 HELP_TEXT = ("Commands: HELP VER PROTVER GET LIST SET INSTCMD LOGIN LOGOUT USERNAME "
@@ -78,68 +79,6 @@ def new_tracking_id() -> str:
     return f"{h[0:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:32]}"
 
 
-class Slow(Exception):
-    """Raised by a check (or a hook such as ``Server.hosts_access``) that cannot answer
-    without blocking; ``work()`` answers it, off the event loop."""
-
-    def __init__(self, work: Callable[[], object], key: object = None) -> None:
-        super().__init__("check must run off the event loop")
-        self.work = work
-        self.key = key
-
-
-class Deferred:
-    """``handle``'s answer when a slow check must run first: call ``work()`` off the
-    loop, then ``resume(result)``, which returns the reply bytes or another Deferred
-    (a request may need two checks: tcp-wrappers, then the password)."""
-
-    __slots__ = ("work", "resume")
-
-    def __init__(self, work: Callable[[], object],
-                 resume: Callable[[object], "bytes | Deferred"]) -> None:
-        self.work = work
-        self.resume = resume
-
-
-class Ups:
-    """One ups.conf section as upsd sees it."""
-
-    def __init__(self, name: str, socket_name: str, desc: str | None = None) -> None:
-        self.name = name
-        self.socket_name = socket_name  # "<driver>-<ups>" in the state path
-        self.desc = desc
-        self.data = UpsData()
-        self.connected = False
-        self.stale = False
-        self.fsd = False
-        self.numlogins = 0
-        # Set by the daemon: queue bytes for the driver; False when that is impossible.
-        self.driver_send: Callable[[bytes], bool] = lambda data: False
-        self._cache: dict[tuple[int, str], bytes] = {}
-        self._cache_version = -1
-
-    def reset_data(self) -> None:
-        """Fresh, empty state with ups.status WAIT (just connected, dump not yet done)."""
-        self.data = UpsData()
-        self.data.setinfo("ups.status", "WAIT")
-
-    def cached(self, kind: int, echo: str, build: Callable[[], bytes]) -> bytes:
-        version = self.data.version * 2 + (1 if self.fsd else 0)
-        if version != self._cache_version or self.data is not self._cache_data:
-            self._cache.clear()
-            self._cache_version = version
-            self._cache_data = self.data
-        key = (kind, echo)
-        out = self._cache.get(key)
-        if out is None:
-            if len(self._cache) > 64:
-                self._cache.clear()
-            out = self._cache[key] = build()
-        return out
-
-    _cache_data: UpsData | None = None
-
-
 class Session:
     """One client connection's protocol state."""
 
@@ -160,17 +99,14 @@ class Session:
         self.answers: dict | None = None
 
 
-def _nolog(level: str, msg: str) -> None:
-    pass
-
-
 class Server:
     def __init__(self, users: Users | None = None, descriptions: Descriptions | None = None,
-                 log: Callable[[str, str], None] = _nolog,
+                 log: Callable[[str, str], None] = nolog,
                  clock: Callable[[], float] = time.monotonic) -> None:
         self.ups: dict[str, Ups] = {}  # lower-case name -> Ups
         self.ups_order: list[Ups] = []  # LIST UPS order
-        self.users = users or Users()
+        # the daemon may plug in another log later: account messages follow it
+        self.auth = Auth(users, lambda level, msg: self.log(level, msg), clock)
         self.descriptions = descriptions or Descriptions()
         self.log = log
         self.clock = clock
@@ -178,11 +114,6 @@ class Server:
         self.tracking: dict[str, list] = {}  # upper id -> [status, time]
         self.trackingdelay = 3600
         self.tls_state = "unconfigured"  # "unconfigured" | "ready" | "unsupported"
-        # failed-login throttle (nutpy.security.passwords.LoginThrottle), None: off
-        self.throttle = None
-        self.throttle_log = Throttle(burst=10, period=60.0, clock=clock)  # its refusals
-        # tcp-wrappers hook: (client address, NUT user name, server address) -> allowed
-        self.hosts_access: Callable[[str, str, str | None], bool] | None = None
         self._commands = {
             "VER": self._ver, "NETVER": self._netver, "PROTVER": self._netver,
             "HELP": self._help, "STARTTLS": self._starttls, "GET": self._get,
@@ -192,8 +123,7 @@ class Server:
             "INSTCMD": self._instcmd,
         }
         self._auth = {"LOGIN", "PRIMARY", "MASTER", "FSD", "SET", "INSTCMD"}
-        # raw request line -> GET VAR reply and the state it was computed from
-        self._get_cache: dict[bytes, tuple] = {}
+        self.get_cache = GetVarCache(self.ups)
 
     # -- UPS table -------------------------------------------------------------------
     def add_ups(self, ups: Ups, front: bool = False) -> None:
@@ -244,86 +174,6 @@ class Server:
         for k in old:
             del self.tracking[k]
 
-    # -- accounts --------------------------------------------------------------------
-    def _account(self, s: Session):
-        """The upsd.users entry if this session's USERNAME/PASSWORD match it (one password
-        check per request, counted by the failed-login throttle when there is one)."""
-        t = self.throttle
-        if t is not None and not t.allowed(s.addr):
-            self._log_refusal(s)
-            return None
-        if s.username is None or s.password is None:
-            return None
-        user = self.users.users.get(s.username)
-        if user is None or user.password is None:
-            if t is not None:  # as a wrong password: user names cannot be probed
-                t.failure(s.addr)
-            return None
-        if not self._password_ok(s, user.password, s.password):
-            if t is not None:
-                t.failure(s.addr)
-            return None
-        if t is not None:
-            t.success(s.addr)
-        return user
-
-    def _password_ok(self, s: Session, stored: str, given: str) -> bool:
-        key = ("password", stored, given)
-        answers = s.answers
-        if answers is not None and key in answers:
-            return bool(answers[key])
-        if _verify_is_quick(stored, given):
-            return password_matches(stored, given)
-        raise Slow(lambda: password_matches(stored, given), key)
-
-    def _hosts_ok(self, s: Session) -> bool:
-        key = ("hosts", s.addr, s.username, s.local)
-        answers = s.answers
-        if answers is not None and key in answers:
-            return bool(answers[key])
-        try:
-            return bool(self.hosts_access(s.addr, s.username, s.local))
-        except Slow as e:
-            e.key = key
-            raise
-
-    def _log_refusal(self, s: Session) -> None:
-        ok, suppressed = self.throttle_log.allow()
-        if ok:
-            self.log("warning", f"Refusing {s.username}@{s.addr} for "
-                     f"{self.throttle.retry_after(s.addr):.0f} s after repeated wrong "
-                     "passwords" + (f" ({suppressed} more not logged)" if suppressed else ""))
-
-    def _may(self, s: Session, *actions: str) -> bool:
-        user = self._account(s)
-        return user is not None and any(a in user.actions for a in actions)
-
-    # -- GET VAR reply cache (hot path) ----------------------------------------------
-    def cached_reply(self, raw: bytes) -> bytes | None:
-        """The reply to the request line ``raw`` if it is a GET VAR answered before and
-        nothing it depends on has changed since."""
-        e = self._get_cache.get(raw)
-        if e is None:
-            return None
-        reply, key, ups, data, version, fsd = e
-        if (ups.data is data and data.version == version and ups.fsd == fsd
-                and ups.connected and not ups.stale and self.ups.get(key) is ups):
-            return reply
-        return None
-
-    def remember(self, raw: bytes, words: list[str], reply: bytes) -> None:
-        """Keep a successful GET VAR reply for ``cached_reply`` (session-independent)."""
-        if (len(words) < 4 or not reply.startswith(b"VAR ") or words[0].upper() != "GET"
-                or words[1].upper() != "VAR" or words[3][:7].lower() == "server."):
-            return
-        key = words[2].lower()
-        ups = self.ups.get(key)
-        if ups is None:
-            return
-        if len(self._get_cache) >= 4096:
-            self._get_cache.clear()
-        self._get_cache[raw] = (reply, key, ups, ups.data, ups.data.version, ups.fsd)
-
     # -- dispatch --------------------------------------------------------------------
     def handle(self, session: Session, words: list[str]) -> bytes | Deferred:
         """The reply to one request, or a ``Deferred`` when a slow check must run first
@@ -364,7 +214,8 @@ class Server:
                 return E_USERNAME_REQUIRED
             if session.password is None:
                 return E_PASSWORD_REQUIRED
-            if self.hosts_access is not None and not self._hosts_ok(session):
+            auth = self.auth
+            if auth.hosts_access is not None and not auth.hosts_ok(session):
                 return E_ACCESS_DENIED
         return func(session, words[1:])
 
@@ -428,7 +279,7 @@ class Server:
         ups = self.find(args[0])
         if ups is None:
             return E_UNKNOWN_UPS
-        if not self._may(s, "login"):
+        if not self.auth.may(s, "login"):
             return E_ACCESS_DENIED
         ups.numlogins += 1
         s.loginups = ups.name
@@ -450,7 +301,7 @@ class Server:
             return E_INVALID_ARGUMENT
         if self.find(args[0]) is None:
             return E_UNKNOWN_UPS
-        if not self._may(s, "primary", "master"):
+        if not self.auth.may(s, "primary", "master"):
             return E_ACCESS_DENIED
         return None
 
@@ -466,7 +317,7 @@ class Server:
         ups = self.find(args[0])
         if ups is None:
             return E_UNKNOWN_UPS
-        if not self._may(s, "fsd"):
+        if not self.auth.may(s, "fsd"):
             return E_ACCESS_DENIED
         self.log("info", f"Client {s.username}@{s.addr} set FSD on UPS [{ups.name}]")
         ups.fsd = True
@@ -645,7 +496,7 @@ class Server:
         ups, e = self._lookup(upsname)
         if e:
             return e
-        if not self._may(s, "set"):
+        if not self.auth.may(s, "set"):
             return E_ACCESS_DENIED
         var = ups.data.get(name)
         if var is None:
@@ -685,7 +536,7 @@ class Server:
             return e
         if not ups.data.has_cmd(cmdname):
             return E_CMD_NOT_SUPPORTED
-        user = self._account(s)
+        user = self.auth.account(s)
         if user is None or not (cmdname.lower() in user.instcmds or "all" in user.instcmds):
             return E_ACCESS_DENIED
         if tracking_id:

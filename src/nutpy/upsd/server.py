@@ -21,13 +21,15 @@ import sys
 import time
 from typing import Callable
 
-from ..proto import sockproto
 from ..common import upsconf
-from ..common.log import Throttle, log
+from ..common.log import log
 from ..common.parseconf import Tokenizer
+from ..common.ratelimit import Throttle
+from ..proto import sockproto
+from .auth import Deferred
 from .config import UpsdConf, Users
-from .protocol import Deferred, Server, Session, Ups
-from .state import UpsData
+from .protocol import Server, Session
+from .state import Ups, UpsData
 
 CHUNK = 512  # C upsd reads at most this much per read(); parse errors drop the rest of it
 
@@ -158,7 +160,7 @@ class ClientConn(asyncio.Protocol):
                 and not session.starttls):
             line = data[:-1]
             if 10 not in line and not self.tok.pending:
-                reply = self.d.server.cached_reply(line)
+                reply = self.d.server.get_cache.lookup(line)
                 if reply is not None:
                     session.logout = False
                     self.last_heard = time.monotonic()
@@ -195,7 +197,7 @@ class ClientConn(asyncio.Protocol):
                     tok.feed(raw)  # an unfinished line waits for its LF
                 break
             if not tok.pending:
-                reply = server.cached_reply(raw)
+                reply = server.get_cache.lookup(raw)
                 if reply is not None:
                     out.append(reply)
                     size += len(reply)
@@ -210,7 +212,7 @@ class ClientConn(asyncio.Protocol):
                 out.append(reply)
                 size += len(reply)
                 if not ln.error:
-                    server.remember(raw, ln.words, reply)
+                    server.get_cache.remember(raw, ln.words, reply)
             if session.starttls:
                 break
             if size > WRITE_HIGH and i + 1 < last:
@@ -425,7 +427,7 @@ class Daemon:
                  listeners: list[socket.socket]) -> None:
         self.conf = conf
         self.server = server
-        self.server.users = users
+        self.server.auth.users = users
         self.listeners = listeners
         self.clients: dict[ClientConn, None] = {}
         self.drivers: dict[str, DriverConn] = {}  # ups lower name -> live link

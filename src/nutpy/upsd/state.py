@@ -1,5 +1,6 @@
-"""What upsd knows about one UPS, fed by its driver's socket messages (C ``state.c`` and
-``sstate.c`` semantics).
+"""What upsd knows about each UPS, fed by its driver's socket messages (C ``state.c`` and
+``sstate.c`` semantics): ``UpsData`` (variables and commands), ``Ups`` (one ups.conf section:
+its data, link flags and LIST reply cache) and ``GetVarCache`` (GET VAR replies).
 
 Pure: ``UpsData.apply(words)`` takes one tokenized driver line. Variable and command
 names are matched case-insensitively and listed in case-insensitive order; values are
@@ -8,9 +9,11 @@ stored both raw and pconf-escaped (the escaped copy is what GET/LIST send).
 
 from __future__ import annotations
 
+from typing import Callable
+
 from ..common.cnum import atoi
 from ..common.parseconf import encode
-from ..proto.sockproto import parse_flags
+from ..proto.sockproto import parse_driver_message, parse_flags
 
 
 class Var:
@@ -77,86 +80,140 @@ class UpsData:
         self._changed()
 
     def apply(self, words: list[str]) -> tuple[bool, tuple[str, str] | None]:
-        """One driver message. Returns (recognised, tracking update or None); an
-        unrecognised message does not count as hearing from the driver."""
-        n = len(words)
-        if n < 1:
+        """One driver line. Returns (recognised, tracking update or None); an
+        unrecognised line does not count as hearing from the driver."""
+        msg = parse_driver_message(words)
+        if msg is None:
             return False, None
-        cmd = words[0].upper()
-        if cmd == "PONG":
+        kind, name, args = msg
+        if kind == "PONG":
             return True, None
-        if cmd == "DUMPDONE":
+        if kind == "DUMPDONE":
             self.dumpdone = True
-            return True, None
-        if cmd == "DATASTALE":
+        elif kind == "DATASTALE":
             self.data_ok = False
-            return True, None
-        if cmd == "DATAOK":
+        elif kind == "DATAOK":
             self.data_ok = True
-            return True, None
-        if n < 2:
-            return False, None
-        name = words[1]
-        if cmd == "ADDCMD":
+        elif kind == "SETINFO":
+            self.setinfo(name, args[0])
+        elif kind == "TRACKING":
+            return True, (name, args[0])
+        elif kind == "ADDCMD":
             if name.lower() not in self.cmds:
                 self.cmds[name.lower()] = name
                 self._changed(structure=True)
-            return True, None
-        if cmd == "DELCMD":
+        elif kind == "DELCMD":
             if self.cmds.pop(name.lower(), None) is not None:
                 self._changed(structure=True)
-            return True, None
-        if cmd == "DELINFO":
+        elif kind == "DELINFO":
             if self.vars.pop(name.lower(), None) is not None:
                 self._changed(structure=True)
-            return True, None
-        if n < 3:
-            return False, None
-        arg = words[2]
-        if cmd == "SETINFO":
-            self.setinfo(name, arg)
-            return True, None
-        if cmd == "TRACKING":
-            return True, (name, arg)
-        var = self.vars.get(name.lower())
-        if cmd == "SETFLAGS":
+        else:
+            var = self.vars.get(name.lower())
             if var is not None:
-                var.flags = parse_flags(words[2:])
-                self._changed()
-            return True, None
-        if cmd == "ADDENUM":
-            if var is not None:
-                enc = encode(arg)
-                if enc not in var.enums:
-                    var.enums.append(enc)
-                    self._changed()
-            return True, None
-        if cmd == "DELENUM":
-            if var is not None:
-                low = arg.lower()
-                for i, enc in enumerate(var.enums):
-                    if enc.lower() == low:
-                        del var.enums[i]
-                        self._changed()
-                        break
-            return True, None
-        if cmd == "SETAUX":
-            if var is not None:
-                var.aux = atoi(arg)
-                self._changed()
-            return True, None
-        if n < 4:
-            return False, None
-        if cmd in ("ADDRANGE", "DELRANGE"):
-            lo, hi = atoi(arg), atoi(words[3])
-            if var is not None:
-                match = next((i for i, (a, b) in enumerate(var.ranges) if a == lo or b == hi),
-                             None)
-                if cmd == "ADDRANGE" and lo <= hi and match is None:
-                    var.ranges.append((lo, hi))
-                    self._changed()
-                elif cmd == "DELRANGE" and match is not None:
-                    del var.ranges[match]
-                    self._changed()
-            return True, None
-        return False, None
+                self._apply_to_var(var, kind, args)
+        return True, None
+
+    def _apply_to_var(self, var: Var, kind: str, args: tuple[str, ...]) -> None:
+        """SETFLAGS, ADDENUM, DELENUM, SETAUX, ADDRANGE, DELRANGE on an existing variable
+        (C drops them for an unknown one)."""
+        if kind == "SETFLAGS":
+            var.flags = parse_flags(args)
+        elif kind == "ADDENUM":
+            enc = encode(args[0])
+            if enc in var.enums:
+                return
+            var.enums.append(enc)
+        elif kind == "DELENUM":
+            low = args[0].lower()
+            i = next((i for i, enc in enumerate(var.enums) if enc.lower() == low), None)
+            if i is None:
+                return
+            del var.enums[i]
+        elif kind == "SETAUX":
+            var.aux = atoi(args[0])
+        else:  # ADDRANGE, DELRANGE
+            lo, hi = atoi(args[0]), atoi(args[1])
+            match = next((i for i, (a, b) in enumerate(var.ranges) if a == lo or b == hi), None)
+            if kind == "ADDRANGE" and lo <= hi and match is None:
+                var.ranges.append((lo, hi))
+            elif kind == "DELRANGE" and match is not None:
+                del var.ranges[match]
+            else:
+                return
+        self._changed()
+
+
+class Ups:
+    """One ups.conf section as upsd sees it."""
+
+    def __init__(self, name: str, socket_name: str, desc: str | None = None) -> None:
+        self.name = name
+        self.socket_name = socket_name  # "<driver>-<ups>" in the state path
+        self.desc = desc
+        self.data = UpsData()
+        self.connected = False
+        self.stale = False
+        self.fsd = False
+        self.numlogins = 0
+        # Set by the daemon: queue bytes for the driver; False when that is impossible.
+        self.driver_send: Callable[[bytes], bool] = lambda data: False
+        self._cache: dict[tuple[int, str], bytes] = {}
+        self._cache_version = -1
+
+    def reset_data(self) -> None:
+        """Fresh, empty state with ups.status WAIT (just connected, dump not yet done)."""
+        self.data = UpsData()
+        self.data.setinfo("ups.status", "WAIT")
+
+    def cached(self, kind: int, echo: str, build: Callable[[], bytes]) -> bytes:
+        version = self.data.version * 2 + (1 if self.fsd else 0)
+        if version != self._cache_version or self.data is not self._cache_data:
+            self._cache.clear()
+            self._cache_version = version
+            self._cache_data = self.data
+        key = (kind, echo)
+        out = self._cache.get(key)
+        if out is None:
+            if len(self._cache) > 64:
+                self._cache.clear()
+            out = self._cache[key] = build()
+        return out
+
+    _cache_data: UpsData | None = None
+
+
+class GetVarCache:
+    """GET VAR replies by request line (the hot path of upsmon-like clients). An entry is
+    served only while the UPS, its data and its FSD flag are what they were when the reply
+    was built; entries do not depend on the session."""
+
+    def __init__(self, ups_table: dict[str, Ups]) -> None:
+        self._ups = ups_table  # the server's table, lower-case name -> Ups
+        # raw request line -> GET VAR reply and the state it was computed from
+        self._replies: dict[bytes, tuple] = {}
+
+    def lookup(self, raw: bytes) -> bytes | None:
+        """The reply to the request line ``raw`` if it is a GET VAR answered before and
+        nothing it depends on has changed since."""
+        e = self._replies.get(raw)
+        if e is None:
+            return None
+        reply, key, ups, data, version, fsd = e
+        if (ups.data is data and data.version == version and ups.fsd == fsd
+                and ups.connected and not ups.stale and self._ups.get(key) is ups):
+            return reply
+        return None
+
+    def remember(self, raw: bytes, words: list[str], reply: bytes) -> None:
+        """Keep a successful GET VAR reply for ``cached_reply`` (session-independent)."""
+        if (len(words) < 4 or not reply.startswith(b"VAR ") or words[0].upper() != "GET"
+                or words[1].upper() != "VAR" or words[3][:7].lower() == "server."):
+            return
+        key = words[2].lower()
+        ups = self._ups.get(key)
+        if ups is None:
+            return
+        if len(self._replies) >= 4096:
+            self._replies.clear()
+        self._replies[raw] = (reply, key, ups, ups.data, ups.data.version, ups.fsd)

@@ -9,8 +9,17 @@ from .build import build_library, compiler
 from .controller import SOCKET_ENV, Attachment, DataRequest, FakeUsbBus, Fault, Handle
 from .ddl import APC_BACK_UPS_CS_500, DdlDump, apc_back_ups_cs_500, hid_device_from_ddl, parse_ddl
 from .descriptors import Endpoint, Interface
-from .devices import (FEATURE, INPUT, OUTPUT, PASS, ControlRequest, Event, HidDevice,
-                      Transfer, UsbDevice)
+from .devices import (
+    FEATURE,
+    INPUT,
+    OUTPUT,
+    PASS,
+    ControlRequest,
+    Event,
+    HidDevice,
+    Transfer,
+    UsbDevice,
+)
 from .errors import UsbError
 
 

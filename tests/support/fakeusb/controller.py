@@ -480,8 +480,9 @@ class FakeUsbBus:
                     status = len(setup.data)
             except UsbError as e:
                 status, answer = e.code, b""
-        dev.transfers.append(Transfer("control", pid, hid, setup, 0, length, timeout,
-                                      setup.data, answer, status))
+        if dev.recording:
+            dev.transfers.append(Transfer("control", pid, hid, setup, 0, length, timeout,
+                                          setup.data, answer, status))
         self._cv.notify_all()
         return struct.pack("<i", status) + answer
 
@@ -508,8 +509,9 @@ class FakeUsbBus:
                     status = 0
                 except UsbError as e:
                     status = e.code
-        dev.transfers.append(Transfer(kind, pid, hid, None, endpoint, length, timeout, data,
-                                      answer, status))
+        if dev.recording:
+            dev.transfers.append(Transfer(kind, pid, hid, None, endpoint, length, timeout,
+                                          data, answer, status))
         self._cv.notify_all()
         done = len(data) if status == 0 and not endpoint & 0x80 else len(answer)
         return struct.pack("<iI", status, done) + answer

@@ -11,23 +11,10 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from support.harness import FIXTURES
+
 from .devices import FEATURE, INPUT, OUTPUT, HidDevice
 
-
-
-def _fixtures() -> Path:
-    """The shared fixtures beside the checkout (a worktree may sit a level deeper than the
-    main checkout, so look up the tree); $NUTPY_FIXTURES overrides."""
-    import os
-    if os.environ.get("NUTPY_FIXTURES"):
-        return Path(os.environ["NUTPY_FIXTURES"])
-    for parent in Path(__file__).resolve().parents:
-        if (parent / "shared" / "fixtures").is_dir():
-            return parent / "shared" / "fixtures"
-    return Path(__file__).resolve().parents[4] / "shared" / "fixtures"
-
-
-FIXTURES = _fixtures()
 APC_BACK_UPS_CS_500 = FIXTURES / "ddl" / "APC" / \
     "APC__Back-UPS_CS_500__usbhid-ups__2.8.0__01.dev"
 

@@ -131,6 +131,7 @@ class UsbDevice:
         self.on_control: Callable[[ControlRequest], object] | None = None
 
         # State the bus reads and changes under its lock.
+        self.recording = True          # False: keep no transfer log (long benchmark runs)
         self.transfers: list[Transfer] = []
         self.events: list[Event] = []
         self.queues: dict[int, collections.deque[bytes]] = collections.defaultdict(

@@ -319,6 +319,11 @@ static long long now_ms(void)
  * synchronous libusb transfer is not ended by one either. */
 static int read_all(int fd, unsigned char *p, size_t n, long long deadline)
 {
+	if (!deadline) {
+		/* pooled connections keep the receive timeout of their last request */
+		struct timeval none = { 0, 0 };
+		setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &none, sizeof(none));
+	}
 	while (n > 0) {
 		ssize_t r;
 		if (deadline) {

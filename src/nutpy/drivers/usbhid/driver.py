@@ -15,7 +15,8 @@ import time
 from ...common.log import log
 from ...proto.sockproto import FAILED, HANDLED, UNKNOWN
 from .. import usbdev
-from ..core import Driver, run
+from ..base import Driver
+from ..main import run
 from . import hidparser as hp
 from .engine import HidEngine, Outcome, Walk
 from .mapping import ABSENT
