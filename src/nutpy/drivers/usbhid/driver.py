@@ -49,6 +49,7 @@ class UsbhidUps(Driver):
     name = "usbhid-ups"
     description = "Generic HID driver"
     version = "0.71"
+    banner_extra = "USB communication driver (libusb 1.0) 0.53"
 
     def __init__(self, core) -> None:
         super().__init__(core)
