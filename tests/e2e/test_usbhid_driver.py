@@ -383,3 +383,38 @@ def test_interrupt_silence_tolerance_reconnects(bus):
     model.dev.queue_interrupt(model.hid.report(0x16, 0x80))
     driver.update_info()
     assert not driver.state.stale
+
+
+def test_matching_options(bus, capsys):
+    apc, cps = MODELS["apc"](), MODELS["cps"]()
+    bus.plug(apc.device())
+    bus.plug(cps.device())
+    for settings, mfr in (({"vendorid": "0764"}, "CPS"),
+                          ({"vendor": "american.*", "serial": "4b1234p56789"}, None),
+                          ({"product": "CP1500.*"}, "CPS"),
+                          ({"productid": "050[0-9]"}, "CPS")):
+        driver = make_driver(pollonly=True, **settings)
+        driver.init_device()
+        assert driver.state.get("ups.mfr") == (mfr or "American Power Conversion"), settings
+        driver.cleanup()
+    with pytest.raises(SystemExit):
+        make_driver(vendor="Nobody").init_device()
+    assert "No matching HID UPS found" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        make_driver(product="(unclosed").init_device()
+    assert "invalid regular expression: (unclosed" in capsys.readouterr().err
+
+
+def test_subdriver_setting(bus, capsys):
+    bus.plug(MODELS["apc"]().device())
+    driver = make_driver(pollonly=True, subdriver="explore", vendorid="051d", productid="0002")
+    start(driver)
+    assert driver.state.get("driver.version.data") == "EXPLORE HID 0.2"
+    assert driver.state.get("battery.charge") is None  # explore maps nothing
+    with pytest.raises(SystemExit):
+        make_driver(subdriver="apc").init_device()
+    assert "'vendorid' and 'productid' are mandatory" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        make_driver(subdriver="nonesuch", vendorid="051d", productid="0002").init_device()
+    assert "Configuration requested subdriver 'nonesuch' but none matched" in \
+        capsys.readouterr().err

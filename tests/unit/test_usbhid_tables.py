@@ -280,3 +280,58 @@ def test_powercom_delays():
     assert sub.lookups["powercom_startup"].read(0x0200, ctx) == "120"
     sub.discrete_delay = True
     assert shutdown.write("25", ctx) == 4  # the 30 s step of the table
+
+
+class ReportStore:
+    """The four calls the engine makes of a device, answered from report bytes."""
+
+    def __init__(self, reports: dict[int, bytes], strings: dict[int, str]) -> None:
+        self.reports, self.strings, self.sent = reports, strings, []
+
+    def get_report(self, report_id, length):
+        return self.reports.get(report_id, b"")
+
+    def set_report(self, report_id, data):
+        self.sent.append(bytes(data))
+        return len(data)
+
+    def get_interrupt(self, size, timeout_ms):
+        return b""
+
+    def get_string(self, index):
+        return self.strings.get(index)
+
+
+@pytest.mark.parametrize("key", sorted(MODELS))
+def test_any_report_contents_are_published_without_error(key):
+    """Whatever a device puts in its reports, every subdriver conversion copes."""
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    from nutpy.drivers.state import DriverState
+    from nutpy.drivers.usbhid.engine import HidEngine, Walk
+
+    model = MODELS[key]()
+    desc_bytes = model.descriptor
+    ids = sorted({rid for rid, _ in model.hid.layout})
+    info = DeviceInfo(model.vendor_id, model.product_id, model.manufacturer, model.product,
+                      model.serial)
+
+    @settings(max_examples=40, deadline=None)
+    @given(st.lists(st.binary(min_size=0, max_size=9), min_size=len(ids), max_size=len(ids)))
+    def check(contents):
+        reports = {rid: bytes([rid]) + data for rid, data in zip(ids, contents)}
+        reports.update(model.extra_reports)
+        state = DriverState()
+        engine = HidEngine(state, Options(), "ups")
+        sub = _claimant(info)
+        desc = hp.parse(desc_bytes)
+        sub.fix_report_desc(info, desc, engine)
+        engine.attach(ReportStore(reports, {4: "PbAc"}), info, desc_bytes, desc, sub)
+        sub.format_model(info, engine)
+        engine.walk(Walk.INIT)
+        engine.walk(Walk.FULL)
+        engine.publish_status(True)
+        assert state.get("ups.status") is not None
+
+    check()

@@ -477,6 +477,15 @@ class UsbhidUps(Driver):
 
     def update_info(self) -> float | None:
         log.debug(1, "upsdrv_updateinfo...")
+        try:
+            return self._update()
+        except usbdev.UsbError as e:  # from a conversion that reads the device itself
+            return self._lose(e)
+        except Exception as e:  # noqa: BLE001 - whatever the device sent, keep running
+            log.error(f"upsdrv_updateinfo: unexpected {e!r}; data marked stale")
+            return self._lose(None)
+
+    def _update(self) -> float | None:
         now = time.monotonic()
         engine = self.engine
         if self.handle is None:
