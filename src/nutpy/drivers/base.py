@@ -31,6 +31,8 @@ class Driver:
     description = "Generic driver"
     version = "0.00"
     experimental = False
+    # Lines C prints after the banner (its sub-drivers, e.g. the USB layer of usbhid-ups)
+    banner_extra = ""
     # True if set_var never touches the device (only self.state): it then runs on the
     # event loop, saving two thread hops on the SET path.
     set_var_is_quick = False

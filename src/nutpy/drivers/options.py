@@ -208,7 +208,9 @@ class DriverOptions:
     # ---- command line
 
     def banner(self) -> str:
-        return f"Network UPS Tools - {self.driver.description} {self.driver.version} ({NUT_VERSION})"
+        line = f"Network UPS Tools - {self.driver.description} {self.driver.version} ({NUT_VERSION})"
+        extra = self.driver.banner_extra
+        return f"{line}\n{extra}" if extra else line
 
     def help(self) -> str:
         # The option set, its order and the usage line follow C; the prose is ours.
