@@ -6,9 +6,9 @@
     .venv/bin/python tests/fuzz/atheris_main.py upsd_request -max_total_time=600
     .venv/bin/python tests/fuzz/atheris_main.py all --seconds 120   # each target in turn
 
-Each target starts from its seeds, written into ``<corpus>/<target>/`` (default
-``.fuzz-corpus`` in the checkout, git-ignored by nothing: keep it out of commits), and gets
-the parser's words as a libFuzzer dictionary. A crash leaves ``crash-<sha1>`` with the
+Each target starts from its seeds, written into ``<corpus>/<target>/`` (``$NUTPY_FUZZ_CORPUS``,
+default ``~/.cache/nutpy-fuzz``, outside the checkout), and gets the parser's words as a
+libFuzzer dictionary. A crash leaves ``crash-<sha1>`` with the
 input in the current directory; ``-minimize_crash=1 -runs=10000 crash-...`` shrinks it, and
 the minimal input goes into tests/fuzz/test_fuzz_regressions.py with the fix.
 Any other libFuzzer flag (``-jobs``, ``-max_len``, ``-runs``) is passed through.
@@ -79,7 +79,9 @@ def main() -> int:
         print(__doc__)
         return 0
     name, rest = argv[0], argv[1:]
-    corpus_root = Path(os.environ.get("NUTPY_FUZZ_CORPUS", HERE.parents[1] / ".fuzz-corpus"))
+    corpus_root = Path(os.environ.get("NUTPY_FUZZ_CORPUS") or
+                       Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+                       / "nutpy-fuzz")
     if name not in ("all", "--list"):
         # nutpy must first be imported under atheris' instrumentation: not here
         fuzz_one(name, corpus_root, rest)
