@@ -400,15 +400,16 @@ def driver_garbage(path: str, lines_per_burst: int = 20):
     return body
 
 
-def flood_connections(port: int, count: int, timeout: float = 2.0) -> list[socket.socket]:
-    """``count`` connections opened as fast as possible and held (say nothing)."""
+def flood_connections(port: int, count: int) -> list[socket.socket]:
+    """``count`` connections opened at once (non-blocking connects: those the server's
+    backlog cannot take stay pending) and held without a word."""
     socks = []
     for _ in range(count):
-        try:
-            s = socket.create_connection(("127.0.0.1", port), timeout=timeout)
-        except OSError:
-            continue
+        s = socket.socket()
+        s.setblocking(False)
+        s.connect_ex(("127.0.0.1", port))
         socks.append(s)
+    time.sleep(0.5)
     return socks
 
 
