@@ -81,3 +81,17 @@ class Log:
 
 
 log = Log()
+
+
+def stderr_is_journal() -> bool:
+    """Is stderr systemd's journal? systemd names the stream it connects in JOURNAL_STREAM
+    (``<device>:<inode>``); a stderr redirected elsewhere since no longer matches."""
+    value = os.environ.get("JOURNAL_STREAM", "")
+    dev, _, ino = value.partition(":")
+    if not (dev.isdigit() and ino.isdigit()):
+        return False
+    try:
+        st = os.fstat(2)
+    except OSError:
+        return False
+    return st.st_dev == int(dev) and st.st_ino == int(ino)

@@ -202,6 +202,19 @@ def default_driverpath() -> str:
     return os.path.dirname(os.path.abspath(sys.argv[0])) if sys.argv and sys.argv[0] else paths.DRVPATH
 
 
+def driver_program(driver: str, driverpath: str | None = None) -> str | None:
+    """The program to run for ``driver=``: in ``driverpath`` when ups.conf sets one, else ours,
+    else C NUT's (a driver nutpy does not have yet: a mixed fleet). None if none exists."""
+    if not driver or "/" in driver:
+        return None
+    dirs = [driverpath] if driverpath else [default_driverpath(), paths.DRVPATH]
+    for directory in dirs:
+        path = os.path.join(directory, driver)
+        if os.access(path, os.X_OK):
+            return path
+    return None
+
+
 def _number(text: str | None, default):
     return default if text is None else atoi(text)
 
