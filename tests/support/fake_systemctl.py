@@ -15,11 +15,13 @@ import re
 import sys
 from pathlib import Path
 
+# The state file sits beside the program, so a copied directory is an independent copy.
 SCRIPT = """#!{python}
-import sys
+import os, sys
 sys.path.insert(0, {support!r})
 from fake_systemctl import main
-sys.exit(main(sys.argv[1:], {state!r}))
+sys.exit(main(sys.argv[1:], os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                                          "systemctl-state.json")))
 """
 
 _VALID = re.compile(r"[A-Za-z0-9:_.\\@-]")
@@ -31,8 +33,7 @@ def install(directory: Path) -> tuple[Path, Path]:
     state = directory / "systemctl-state.json"
     state.write_text(json.dumps({"enabled": [], "active": {}, "calls": []}))
     prog = directory / "systemctl"
-    prog.write_text(SCRIPT.format(python=sys.executable, support=str(Path(__file__).parent),
-                                  state=str(state)))
+    prog.write_text(SCRIPT.format(python=sys.executable, support=str(Path(__file__).parent)))
     prog.chmod(0o755)
     return prog, state
 
