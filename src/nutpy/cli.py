@@ -15,6 +15,7 @@ import click
 SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "demo": ("nutpy.demo", "command"),
     "install-systemd": ("nutpy.ops.systemd", "command"),
+    "check-config": ("nutpy.ops.checkconfig", "command"),
 }
 
 

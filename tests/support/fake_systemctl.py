@@ -10,7 +10,6 @@ them; ``is-active`` answers from the JSON file (``active`` map, default ``inacti
 from __future__ import annotations
 
 import json
-import os
 import re
 import sys
 from pathlib import Path
