@@ -1,7 +1,12 @@
 """Logging as C NUT's daemons do it: messages to stderr while in the foreground and to
 syslog (identity = program name) once backgrounded; ``-D`` debug lines carry a relative
 timestamp and level, e.g. ``   0.000123\t[D1] text``. Repeated messages about bad input
-are rate-limited with ``nutpy.common.ratelimit.Throttle``."""
+are rate-limited with ``nutpy.common.ratelimit.Throttle``.
+
+When stderr is systemd's journal (a daemon in the foreground under a unit), each line starts
+with its syslog priority (``<3>``, sd-daemon(3)'s convention, which journald turns into the
+entry's priority) and debug lines lose their relative timestamp: the journal stamps every
+line itself."""
 
 from __future__ import annotations
 
@@ -20,6 +25,7 @@ class Log:
         self.to_stderr = True
         self.to_syslog = False
         self.quiet = 0  # -q: raise the threshold of non-debug messages
+        self._journal: bool | None = None  # stderr is the journal; looked at on first use
 
     def setup(self, prog: str | None = None, debug_level: int | None = None) -> None:
         if prog:
@@ -37,13 +43,22 @@ class Log:
         self.to_stderr = False
 
     @property
+    def journal(self) -> bool:
+        if self._journal is None:
+            self._journal = stderr_is_journal()
+        return self._journal
+
+    @property
     def effective_debug(self) -> int:
         return max(self.debug_level, self.debug_min)
 
     def _write(self, priority: int, msg: str) -> None:
         if self.to_stderr:
+            text = msg
+            if self.journal:
+                text = "\n".join(f"<{priority}>{line}" for line in msg.split("\n"))
             try:
-                sys.stderr.write(msg + "\n")
+                sys.stderr.write(text + "\n")
                 sys.stderr.flush()
             except (OSError, ValueError):
                 pass
@@ -73,7 +88,10 @@ class Log:
             now = time.monotonic()
             if _start is None:
                 _start = now
-            self._write(7, f"{now - _start:11.6f}\t[D{level}] {msg}")
+            if self.to_stderr and self.journal:
+                self._write(7, f"[D{level}] {msg}")
+            else:
+                self._write(7, f"{now - _start:11.6f}\t[D{level}] {msg}")
 
     def fatal(self, msg: str, status: int = 1) -> "NoReturn":  # noqa: F821
         self._write(3, msg)
