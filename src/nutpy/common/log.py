@@ -113,3 +113,23 @@ def stderr_is_journal() -> bool:
     except OSError:
         return False
     return st.st_dev == int(dev) and st.st_ino == int(ino)
+
+
+def build_description() -> str:
+    """What C 2.8.3+ logs at debug level 1 on start-up and with -V (nut_report_config_flags):
+    the NUT release whose behaviour this is, and how this copy was built; the one place
+    nutpy names itself in a C program's output."""
+    import struct
+
+    from .. import NUT_VERSION, __version__
+
+    impl = {"cpython": "CPython", "pypy": "PyPy"}.get(sys.implementation.name,
+                                                      sys.implementation.name)
+    python = ".".join(str(v) for v in sys.version_info[:3])
+    return (f"Network UPS Tools version {NUT_VERSION} (nutpy {__version__}), "
+            f"{struct.calcsize('P') * 8}-bit build for {os.uname().machine}, "
+            f"built with {impl} {python} and configured with flags: nutpy")
+
+
+def report_build() -> None:
+    log.debug(1, build_description())

@@ -27,7 +27,7 @@ from typing import NoReturn
 from .. import NUT_VERSION
 from ..common import daemon, paths, upsconf
 from ..common.cnum import atoi
-from ..common.log import log
+from ..common.log import log, report_build
 
 DEFAULT_MAXSTARTDELAY = 75
 STOP_POLLS = 5  # seconds of polling after SIGTERM, and again after SIGKILL
@@ -810,6 +810,8 @@ def main(argv: list[str] | None = None) -> int:
         elif opt == "u":
             opts.pt_user = val
         elif opt == "V":
+            log.debug_level = debug_args
+            report_build()
             return 0
         elif opt == "D":
             debug_args += 1
