@@ -87,3 +87,15 @@ def test_journal_priorities():
     plain = run_logging(code, journal=False).splitlines()
     assert plain[:3] == ["bad", "worse", "fine"]
     assert plain[3].endswith("\t[D1] detail") and plain[3].strip()[0].isdigit()
+
+
+def test_support_hints(tmp_path):
+    assert daemon.service_in_cgroup("0::/system.slice/system-nut\\x2ddriver.slice/"
+                                    "nut-driver@ups1.service\n") == "nut-driver@ups1.service"
+    assert daemon.service_in_cgroup("0::/user.slice/user-0.slice/session-3.scope\n") is None
+    assert "install -d -o root -g nut -m 0770 /run/nut" in daemon.statepath_hint("/run/nut")
+    sock = tmp_path / "dummy-ups-x"
+    sock.write_text("")
+    os.chmod(sock, 0o660)
+    hint = daemon.socket_access_hint(str(sock))
+    assert hint.startswith(f"{sock} belongs to ") and ", mode 0660, and this process runs as " in hint

@@ -259,3 +259,62 @@ def catch_early_signals() -> list[int]:
         signal.signal(sig, lambda sig, _frame: caught.append(sig))
     signal.signal(signal.SIGHUP, lambda _sig, _frame: None)
     return caught
+
+
+# -- what to tell an administrator -------------------------------------------------------------
+
+
+def service_of(pid: int) -> str | None:
+    """The systemd unit process ``pid`` runs in (from its cgroup), if it is a service."""
+    try:
+        with open(f"/proc/{pid}/cgroup") as f:
+            return service_in_cgroup(f.read())
+    except OSError:
+        return None
+
+
+def service_in_cgroup(text: str) -> str | None:
+    """The service unit named by a /proc/<pid>/cgroup text (``0::/system.slice/x.service``)."""
+    for line in text.splitlines():
+        for part in reversed(line.rsplit(":", 1)[-1].split("/")):
+            if part.endswith(".service"):
+                return part
+    return None
+
+
+def statepath_hint(path: str) -> str:
+    """How to make a missing or mis-owned state path right."""
+    from .paths import RUN_AS_GROUP as group
+
+    return (f"The state path {path} must exist, belong to group {group} and be mode 0770: "
+            f"install -d -o root -g {group} -m 0770 {path} (or systemd-tmpfiles --create, "
+            "with nutpy install-systemd's tmpfiles.d file)")
+
+
+def socket_access_hint(path: str) -> str:
+    """Why this process may not use the driver socket ``path``, and what to change."""
+    import grp
+    import pwd
+
+    try:
+        st = os.stat(path)
+    except OSError:
+        return ""
+
+    def user(uid: int) -> str:
+        try:
+            return pwd.getpwuid(uid).pw_name
+        except KeyError:
+            return str(uid)
+
+    def group(gid: int) -> str:
+        try:
+            return grp.getgrgid(gid).gr_name
+        except KeyError:
+            return str(gid)
+
+    return (f"{path} belongs to {user(st.st_uid)}:{group(st.st_gid)}, mode "
+            f"{st.st_mode & 0o777:04o}, and this process runs as {user(os.geteuid())}:"
+            f"{group(os.getegid())}: run the drivers and upsd as the same user, or give the "
+            "drivers upsd's group (group = ... in ups.conf)")
+
