@@ -1,0 +1,99 @@
+"""Every daemon tells systemd how it is doing: the sd_notify datagrams our daemons send to a
+test NOTIFY_SOCKET, in order, across start, watchdog pings, a reload and a stop."""
+
+import signal
+import socket
+import time
+
+import pytest
+
+from support.harness import free_port, our_prog, wait_for
+
+WATCHDOG_USEC = "400000"  # a ping at least every 0.2 s
+
+
+class Notifications:
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        self.sock.bind(path)
+        self.sock.settimeout(0.2)
+        self.got: list[dict[str, str]] = []
+
+    def env(self, **extra: str) -> dict[str, str]:
+        return dict(NOTIFY_SOCKET=self.path, WATCHDOG_USEC=WATCHDOG_USEC, **extra)
+
+    def collect(self) -> list[dict[str, str]]:
+        while True:
+            try:
+                data = self.sock.recv(4096)
+            except socket.timeout:
+                return self.got
+            self.got.append(dict(f.split("=", 1) for f in data.decode().split("\n") if f))
+
+    def wait(self, key: str, count: int = 1, timeout: float = 15) -> None:
+        wait_for(lambda: sum(key in m for m in self.collect()) >= count, timeout,
+                 interval=0.05, what=f"{count} x {key}")
+
+    def states(self) -> list[str]:
+        """The state messages in order, with runs of watchdog pings counted as one."""
+        out: list[str] = []
+        for m in self.collect():
+            for key in ("READY", "RELOADING", "STOPPING", "WATCHDOG"):
+                if key in m and not (key == "WATCHDOG" and out and out[-1] == "WATCHDOG"):
+                    out.append(key)
+        return out
+
+    def close(self) -> None:
+        self.sock.close()
+
+
+@pytest.fixture
+def notify(tmp_path):
+    n = Notifications(str(tmp_path / "notify"))
+    yield n
+    n.close()
+
+
+def check_life_cycle(notify: Notifications, pid: int, stop_status: str) -> None:
+    ready = next(m for m in notify.collect() if "READY" in m)
+    assert ready["MAINPID"] == str(pid)
+    assert int(ready["MONOTONIC_USEC"]) <= time.clock_gettime_ns(time.CLOCK_MONOTONIC) // 1000
+    reload = next(m for m in notify.got if "RELOADING" in m)
+    assert "MONOTONIC_USEC" in reload
+    assert notify.states() == ["READY", "WATCHDOG", "RELOADING", "READY", "WATCHDOG", "STOPPING"]
+    assert next(m for m in notify.got if "STOPPING" in m).get("STATUS") == stop_status
+
+
+def life_cycle(notify: Notifications, p, reload_sig=signal.SIGHUP) -> None:
+    """Wait for readiness and pings, reload, more pings, stop."""
+    notify.wait("READY")
+    notify.wait("WATCHDOG", 2)
+    p.send_signal(reload_sig)
+    notify.wait("RELOADING")
+    notify.wait("READY", 2)
+    pings = sum("WATCHDOG" in m for m in notify.got)
+    notify.wait("WATCHDOG", pings + 2)
+    p.send_signal(signal.SIGTERM)
+    assert p.wait(15) == 0
+    notify.collect()
+
+
+def test_upslog(nutenv, notify):
+    log = nutenv.root / "ups.log"
+    # no upsd there: upslog warns and logs NA lines, it still runs
+    p = nutenv.start([our_prog("upslog"), "-s", f"ups@127.0.0.1:{free_port()}", "-l", str(log),
+                      "-i", "1", "-F", "-u", "root"], **notify.env())
+    life_cycle(notify, p)
+    check_life_cycle(notify, p.pid, "Signal 15: exiting")
+
+
+def test_no_socket_no_messages(nutenv, notify):
+    """Without NOTIFY_SOCKET (not under systemd) a daemon sends nothing and runs as before."""
+    log = nutenv.root / "ups.log"
+    p = nutenv.start([our_prog("upslog"), "-s", f"ups@127.0.0.1:{free_port()}", "-l", str(log),
+                      "-i", "1", "-F", "-u", "root"])
+    wait_for(lambda: log.exists() and log.read_text(), 10, what="a log line")
+    p.send_signal(signal.SIGTERM)
+    assert p.wait(15) == 0
+    assert notify.collect() == []
