@@ -97,3 +97,44 @@ def test_no_socket_no_messages(nutenv, notify):
     p.send_signal(signal.SIGTERM)
     assert p.wait(15) == 0
     assert notify.collect() == []
+
+
+def driver_env(nutenv):
+    (nutenv.etc / "u1.dev").write_text("ups.status: OL\nbattery.charge: 90\n")
+    nutenv.write("ups.conf", f"driverpath = {our_prog('dummy-ups').rsplit('/', 1)[0]}\n"
+                             "[u1]\n driver = dummy-ups\n port = u1.dev\n")
+
+
+def test_driver_as_its_service_runs_it(nutenv, notify):
+    """nut-driver@.service: `upsdrvctl -FF start <ups>` becomes the driver, which reports."""
+    driver_env(nutenv)
+    p = nutenv.start([our_prog("upsdrvctl"), "-u", "root", "-FF", "start", "u1"], **notify.env())
+    life_cycle(notify, p)
+    check_life_cycle(notify, p.pid, "Signal 15: exiting")
+    assert not (nutenv.state / "dummy-ups-u1.pid").exists()
+
+
+def test_backgrounded_driver_names_its_pid(nutenv, notify):
+    """A driver that forks (Type=forking habits, or upsdrvctl without -F) reports READY=1
+    from the daemon, with the daemon's PID as MAINPID."""
+    driver_env(nutenv)
+    r = nutenv.run([our_prog("dummy-ups"), "-a", "u1", "-u", "root"], **notify.env())
+    assert r.returncode == 0, r.stderr
+    pid = nutenv.pid_of("dummy-ups-u1")
+    try:
+        notify.wait("READY")
+        ready = next(m for m in notify.got if "READY" in m)
+        assert ready["MAINPID"] == str(pid) and "u1" in ready["STATUS"]
+        notify.wait("WATCHDOG", 2)  # the watchdog belongs to the daemon now
+    finally:
+        nutenv.kill_pidfile("dummy-ups-u1")
+    notify.wait("STOPPING")
+
+
+def test_upsd(nutenv, notify):
+    nutenv.write("ups.conf", "")
+    nutenv.write("upsd.conf", f"LISTEN 127.0.0.1 {nutenv.port}\nALLOW_NO_DEVICE true\n")
+    nutenv.write("upsd.users", "[admin]\n  password = x\n")
+    p = nutenv.start([our_prog("upsd"), "-FF", "-u", "root"], **notify.env())
+    life_cycle(notify, p)
+    check_life_cycle(notify, p.pid, "Signal 15: exiting")

@@ -65,6 +65,9 @@ def test_mainpid_and_watchdog(listener):
     assert n.watchdog_interval() == 15.0
     assert n.watchdog()
     assert fields(sock) == ["WATCHDOG=1"]
+    n.stopping()
+    assert fields(sock) == ["STOPPING=1"]
+    assert n.watchdog() is False  # the main loop is winding down
 
 
 def test_watchdog_off_without_usec(listener):
@@ -89,16 +92,21 @@ def test_gone_manager_is_not_an_error(tmp_path):
     assert n.ready() is False
 
 
-def test_process_notifier_follows_fork(listener, monkeypatch):
+def test_connected_before_chroot_reaches_the_manager_from_a_fork(listener, monkeypatch, tmp_path):
+    """A daemon connects before its chroot; the connected socket works from any directory
+    and in the child it forks, where the socket's path no longer resolves."""
     path, sock = listener
     monkeypatch.setenv("NOTIFY_SOCKET", path)
     monkeypatch.setattr(sdnotify, "_notifier", None)
     parent = sdnotify.notifier()
-    assert sdnotify.notifier() is parent
+    parent.connect()
+    os.rename(path, str(tmp_path / "moved"))  # as if the path were outside the jail
     pid = os.fork()
     if pid == 0:
         child = sdnotify.notifier()
-        os._exit(0 if child is not parent and child.send("X=child") else 1)
+        os._exit(0 if child is parent and child.ready(mainpid=os.getpid()) else 1)
     _, status = os.waitpid(pid, 0)
     assert os.waitstatus_to_exitcode(status) == 0
-    assert fields(sock) == ["X=child"]
+    assert f"MAINPID={pid}" in fields(sock)
+    # an unconnected notifier cannot find the moved socket
+    assert not sdnotify.Notifier({"NOTIFY_SOCKET": path}).ready()

@@ -32,6 +32,12 @@ import time
 from .log import log
 
 
+def preload() -> None:
+    """Import python-daemon now: after a chroot or the privilege drop the Python library may
+    be out of reach (a jail, or an installation only root can read)."""
+    import daemon.daemon  # noqa: F401
+
+
 def pidfile_path(directory: str, name: str) -> str:
     return os.path.join(directory, f"{name}.pid")
 

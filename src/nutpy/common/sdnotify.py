@@ -52,13 +52,26 @@ class Notifier:
         self._watchdog_usec = _positive(env.get("WATCHDOG_USEC"))
         self._watchdog_pid = _positive(env.get("WATCHDOG_PID"))
         self._sock: socket.socket | None = None
-        self.pid = os.getpid()  # the process this notifier was made in
+        self._connected = False
+        self._stopping = False
 
     @property
     def enabled(self) -> bool:
         return self.address is not None
 
     # -- the messages ----------------------------------------------------------------
+    def connect(self) -> None:
+        """Open the socket to the service manager now: a daemon about to chroot does, so its
+        reports still reach systemd from inside the jail (and after a fork)."""
+        if self.address is None or self._sock is not None:
+            return
+        try:
+            sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC)
+            sock.connect(self.address)
+        except OSError:
+            return
+        self._sock, self._connected = sock, True
+
     def send(self, *fields: str) -> bool:
         """Send one report made of ``fields`` (``KEY=value`` each); True if it left."""
         if self.address is None or not fields:
@@ -67,7 +80,10 @@ class Notifier:
         try:
             if self._sock is None:
                 self._sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC)
-            self._sock.sendto(data, self.address)
+            if self._connected:
+                self._sock.send(data)
+            else:
+                self._sock.sendto(data, self.address)
         except OSError:
             return False
         return True
@@ -86,6 +102,7 @@ class Notifier:
         return self.send(*_status(status), "RELOADING=1", f"MONOTONIC_USEC={_monotonic_usec()}")
 
     def stopping(self, status: str | None = None) -> bool:
+        self._stopping = True  # no more watchdog pings: the main loop is winding down
         return self.send(*_status(status), "STOPPING=1")
 
     def status(self, text: str) -> bool:
@@ -107,14 +124,14 @@ class Notifier:
         return self._watchdog_usec / 2 / 1_000_000
 
     def watchdog(self) -> bool:
-        if self.watchdog_interval() is None:
+        if self.watchdog_interval() is None or self._stopping:
             return False
         return self.send("WATCHDOG=1")
 
     def close(self) -> None:
         if self._sock is not None:
             self._sock.close()
-            self._sock = None
+            self._sock, self._connected = None, False
 
 
 def _status(text: str | None) -> list[str]:
@@ -133,8 +150,9 @@ _notifier: Notifier | None = None
 
 
 def notifier() -> Notifier:
-    """The process's notifier, made on first use from the environment at that time."""
+    """The process's notifier, made on first use from the environment at that time; a forked
+    child shares it (and its socket, which may have been connected before a chroot)."""
     global _notifier
-    if _notifier is None or _notifier.pid != os.getpid():  # a forked child makes its own
+    if _notifier is None:
         _notifier = Notifier()
     return _notifier
