@@ -737,7 +737,7 @@ def warn_about_services(upsnames: list[str]) -> None:
     import shutil
     import subprocess
 
-    from ..ops.enumerator import instance_name, unit_name
+    from .units import instance_name, unit_name
 
     systemctl = shutil.which("systemctl")
     if not systemctl or not upsnames:

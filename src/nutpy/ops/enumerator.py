@@ -33,8 +33,9 @@ from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 
 from ..common import paths
+from ..drivers.units import (SVCNAME, instance_name, instance_of, md5_instance, md5_of_text,
+                             shell_echo, unit_name)
 
-SVCNAME = "nut-driver"
 WEBSITE = "https://www.networkupstools.org"
 MAN_SECTION = "8"
 
@@ -92,37 +93,6 @@ def sdp(data: list[str]) -> list[str]:
     return [line for line in data if _SDP.search(line)]
 
 
-def shell_echo(text: str) -> str:
-    """What dash's ``echo`` prints for ``text`` (without the newline): it expands
-    backslash escapes and stops at ``\\c``."""
-    if "\\" not in text:
-        return text
-    out = []
-    i = 0
-    simple = {"a": "\a", "b": "\b", "f": "\f", "n": "\n", "r": "\r", "t": "\t", "v": "\v",
-              "\\": "\\"}
-    while i < len(text):
-        ch = text[i]
-        if ch != "\\" or i + 1 >= len(text):
-            out.append(ch)
-            i += 1
-            continue
-        nxt = text[i + 1]
-        if nxt in simple:
-            out.append(simple[nxt])
-            i += 2
-        elif nxt == "c":
-            break
-        elif nxt == "0":
-            digits = re.match(r"[0-7]{0,3}", text[i + 2:]).group()
-            out.append(chr(int(digits or "0", 8)))
-            i += 2 + len(digits)
-        else:
-            out.append(ch)
-            i += 1
-    return "".join(out)
-
-
 def shell_read_lines(text: str) -> list[str]:
     """The lines ``while read LINE`` hands out (no -r): a backslash escapes the next
     character and joins lines; surrounding blanks are dropped."""
@@ -143,11 +113,6 @@ def shell_read_lines(text: str) -> list[str]:
     if cur:
         lines.append("".join(cur).strip(" \t"))
     return lines
-
-
-def md5_of_text(text: str) -> str:
-    """C's calc_md5: ``echo "$1" | md5sum``."""
-    return hashlib.md5((shell_echo(text) + "\n").encode("utf-8", "surrogateescape")).hexdigest()
 
 
 def _numeric_key(name: str) -> Decimal:
@@ -229,35 +194,6 @@ def value(data: list[str], name: str, key: str) -> str | None:
 
 
 # -- instance names --------------------------------------------------------------------------
-
-_UNIT_CHARS = re.compile(r"[A-Za-z0-9:_.\\@-]+")
-_UNIT_NAME_MAX = 256  # systemd's limit, the terminating NUL included
-
-
-def md5_instance(device: str) -> str:
-    return "MD5_" + md5_of_text(device)
-
-
-def instance_name(device: str) -> str:
-    """The instance of ``nut-driver@.service`` for a ups.conf section."""
-    unit = f"{SVCNAME}@{device}.service"
-    if _UNIT_CHARS.fullmatch(device) and len(unit) < _UNIT_NAME_MAX:
-        return device
-    return md5_instance(device)
-
-
-def unit_name(instance: str) -> str:
-    return f"{SVCNAME}@{instance}.service"
-
-
-def instance_of(service: str) -> str:
-    """The instance named by a unit name (``nut-driver@X.service``) or by an instance."""
-    if service.endswith(".service"):
-        service = service[:-len(".service")]
-    if service.startswith(SVCNAME + "@"):
-        return service[len(SVCNAME) + 1:]
-    return service
-
 
 def media(data: list[str], name: str) -> str:
     """What a driver's service must wait for, as C's upsconf_getDriverMedia classifies
