@@ -380,3 +380,48 @@ def test_version_names_nutpy_only_at_debug_level(nutenv):
     assert r.stdout == f"Network UPS Tools - UPS driver controller {NUT_VERSION}\n"
     line = r.stderr.strip().split("\t", 1)[1]
     assert line.startswith(f"[D1] Network UPS Tools version {NUT_VERSION} (nutpy {__version__}), ")
+
+
+# -- support messages --------------------------------------------------------------------------
+
+
+def test_missing_state_path_says_how_to_make_it(dummy):
+    r = dummy.run([our_prog("dummy-ups"), "-a", "u1", "-u", "root"],
+                  NUT_STATEPATH=str(dummy.root / "nowhere"))
+    assert r.returncode == 1
+    assert f"Can't chdir to {dummy.root}/nowhere: No such file or directory" in r.stderr
+    assert f"install -d -o root -g nut -m 0770 {dummy.root}/nowhere" in r.stderr
+
+
+@pytest.mark.root
+def test_socket_permission_denied_is_explained(rootenv):
+    """upsd running as another user than the driver, without its group: C says only
+    'Permission denied'; we also say whose socket it is and what to change."""
+    env = rootenv
+    nobody = pwd.getpwnam("nobody")
+    env.write("ups.conf", "[x]\n driver = fake\n port = x\n", mode=0o644)
+    env.write("upsd.conf", f"LISTEN 127.0.0.1 {env.port}\n", mode=0o644)
+    env.write("upsd.users", "[admin]\n password = x\n", mode=0o644)
+    os.chmod(env.etc, 0o755)
+    os.chmod(env.state, 0o777)
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+        s.bind(str(env.state / "fake-x"))  # a driver's socket: root's, mode 0660
+        os.chmod(env.state / "fake-x", 0o660)
+        s.listen(1)
+        p = env.start([our_prog("upsd"), "-F", "-u", "nobody"])
+        os.set_blocking(p.stderr.fileno(), False)
+        out = []
+
+        def hinted():
+            try:
+                out.append(os.read(p.stderr.fileno(), 65536).decode())
+            except BlockingIOError:
+                pass
+            return "run the drivers and upsd as the same user" in "".join(out)
+        try:
+            wait_for(hinted, 15, interval=0.1, what="the permission hint")
+        finally:
+            env.stop(p)
+    text = "".join(out)
+    assert "Can't connect to UPS [x] (fake-x): Permission denied" in text
+    assert f"fake-x belongs to root:root, mode 0660, and this process runs as {nobody.pw_name}:" in text

@@ -18,7 +18,7 @@ from ..client.core import DEFAULT_PORT, NutError, split_name
 from ..common import paths
 from ..common.cnum import atoi
 from ..common.daemon import background, become_user, get_user, pidfile_path, write_pidfile
-from ..common.log import log
+from ..common.log import log, report_build
 from . import _cli
 
 DEFAULT_LOGFORMAT = ("%TIME @Y@m@d @H@M@S% %VAR battery.charge% "
@@ -312,6 +312,7 @@ def main(argv: list[str]) -> int:
         elif opt == "W":
             os.environ["NUT_DEFAULT_CONNECT_TIMEOUT"] = arg
         # 2.8.0 ignores unknown options after getopt's own message
+    report_build()
     args = options.operands
     if len(args) in (1, 2):
         sys.stdout.write(help_text(prog))

@@ -24,7 +24,9 @@ keep C's order by using the context only for the part that happens at that momen
 
 from __future__ import annotations
 
+import grp  # here, not where used: after the privilege drop it may not import
 import os
+import pwd
 import signal
 import sys
 import time
@@ -299,9 +301,6 @@ def statepath_hint(path: str) -> str:
 
 def socket_access_hint(path: str) -> str:
     """Why this process may not use the driver socket ``path``, and what to change."""
-    import grp
-    import pwd
-
     try:
         st = os.stat(path)
     except OSError:
