@@ -1,6 +1,7 @@
 """Every daemon tells systemd how it is doing: the sd_notify datagrams our daemons send to a
 test NOTIFY_SOCKET, in order, across start, watchdog pings, a reload and a stop."""
 
+import os
 import signal
 import socket
 import time
@@ -138,3 +139,29 @@ def test_upsd(nutenv, notify):
     p = nutenv.start([our_prog("upsd"), "-FF", "-u", "root"], **notify.env())
     life_cycle(notify, p)
     check_life_cycle(notify, p.pid, "Signal 15: exiting")
+
+
+def test_upsdrvctl_supervising_several_drivers(nutenv, notify):
+    """`upsdrvctl -FF start` with several drivers stays and speaks for the bundle; the
+    drivers keep quiet, or systemd would follow one of them."""
+    for name in ("u1", "u2"):
+        (nutenv.etc / f"{name}.dev").write_text("ups.status: OL\n")
+    nutenv.write("ups.conf", f"driverpath = {our_prog('dummy-ups').rsplit('/', 1)[0]}\n"
+                             "[u1]\n driver = dummy-ups\n port = u1.dev\n"
+                             "[u2]\n driver = dummy-ups\n port = u2.dev\n")
+    p = nutenv.start([our_prog("upsdrvctl"), "-u", "root", "-FF", "start"], **notify.env())
+    notify.wait("READY")
+    pids = [wait_for(lambda n=n: nutenv.pid_of(f"dummy-ups-{n}"), what=n) for n in ("u1", "u2")]
+    for n in ("u1", "u2"):
+        nutenv.wait_socket("dummy-ups", n)
+    p.send_signal(signal.SIGHUP)  # passed on to the drivers
+    notify.wait("READY", 2)
+    p.send_signal(signal.SIGTERM)
+    assert p.wait(20) == 0
+    states = [s for s in notify.states() if s != "WATCHDOG"]
+    assert states == ["READY", "RELOADING", "READY", "STOPPING"]
+    assert all("MAINPID" not in m for m in notify.got)
+    for pid in pids:
+        wait_for(lambda pid=pid: not os.path.exists(f"/proc/{pid}") or
+                 open(f"/proc/{pid}/stat").read().split(")")[-1].split()[0] == "Z", 10,
+                 what="drivers stopped with upsdrvctl")

@@ -187,6 +187,11 @@ class Controller:
             _exec(argv)  # the only driver, in the foreground: it becomes this process
         pid = os.fork()
         if pid == 0:
+            if fg > 0 and self.upscount > 1:
+                # upsdrvctl stays and reports to systemd for the bundle: a driver's own
+                # READY=1 with its MAINPID would make systemd follow that one driver
+                for name in ("NOTIFY_SOCKET", "WATCHDOG_USEC", "WATCHDOG_PID"):
+                    os.environ.pop(name, None)
             _exec(argv)
         ups.pid = pid
         ups.exceeded_timeout = False
