@@ -62,21 +62,26 @@ def check_life_cycle(notify: Notifications, pid: int, stop_status: str) -> None:
     assert int(ready["MONOTONIC_USEC"]) <= time.clock_gettime_ns(time.CLOCK_MONOTONIC) // 1000
     reload = next(m for m in notify.got if "RELOADING" in m)
     assert "MONOTONIC_USEC" in reload
-    assert notify.states() == ["READY", "WATCHDOG", "RELOADING", "READY", "WATCHDOG", "STOPPING"]
+    states = notify.states()
+    assert [x for x in states if x != "WATCHDOG"] == ["READY", "RELOADING", "READY", "STOPPING"]
+    # pings while running, before and after the reload (and maybe during it), none once stopping
+    assert states[:2] == ["READY", "WATCHDOG"] and states[-2:] == ["WATCHDOG", "STOPPING"]
     assert next(m for m in notify.got if "STOPPING" in m).get("STATUS") == stop_status
 
 
-def life_cycle(notify: Notifications, p, reload_sig=signal.SIGHUP) -> None:
-    """Wait for readiness and pings, reload, more pings, stop."""
+def life_cycle(notify: Notifications, p, target: int | None = None, rc: int = 0) -> None:
+    """Wait for readiness and pings, reload, more pings, stop (signals to ``target``, by
+    default the process started)."""
+    target = target or p.pid
     notify.wait("READY")
     notify.wait("WATCHDOG", 2)
-    p.send_signal(reload_sig)
+    os.kill(target, signal.SIGHUP)
     notify.wait("RELOADING")
     notify.wait("READY", 2)
     pings = sum("WATCHDOG" in m for m in notify.got)
     notify.wait("WATCHDOG", pings + 2)
-    p.send_signal(signal.SIGTERM)
-    assert p.wait(15) == 0
+    os.kill(target, signal.SIGTERM)
+    assert p.wait(15) == rc
     notify.collect()
 
 
@@ -165,3 +170,20 @@ def test_upsdrvctl_supervising_several_drivers(nutenv, notify):
         wait_for(lambda pid=pid: not os.path.exists(f"/proc/{pid}") or
                  open(f"/proc/{pid}/stat").read().split(")")[-1].split()[0] == "Z", 10,
                  what="drivers stopped with upsdrvctl")
+
+
+def test_upsmon(nutenv, notify):
+    """upsmon's monitoring process (the root parent's child) reports, as C's does; a server
+    that is not there changes nothing about that."""
+    nutenv.write("upsmon.conf", f"MONITOR ups@127.0.0.1:{free_port()} 1 mon pw secondary\n"
+                                "MINSUPPLIES 0\nPOLLFREQ 1\n"
+                                f"POWERDOWNFLAG {nutenv.root}/killpower\n"
+                                "SHUTDOWNCMD /bin/true\n")
+    p = nutenv.start([our_prog("upsmon"), "-F", "-u", "root"], **notify.env())
+    notify.wait("READY")
+    child = int(next(m for m in notify.got if "READY" in m)["MAINPID"])
+    assert child != p.pid  # the child of the root parent
+    assert child == nutenv.pid_of("upsmon")
+    # upsmon -c reload|stop signal the child, as here; its root parent then exits 1, as C's
+    life_cycle(notify, p, child, rc=1)
+    check_life_cycle(notify, child, "Signal 15: exiting")
