@@ -29,9 +29,10 @@ def test_samples_load_with_our_parsers():
     users, msgs = config.parse_users(parseconf.read_file(str(ETC / "upsd.users")), "upsd.users")
     assert msgs == []
     assert cc.check_nut_conf((ETC / "nut.conf").read_text(), "nut.conf") == []
-    for name in ("upsmon.conf", "upssched.conf"):
-        if name in names:  # their parsers live in nutpy.upsmon; the tokenizer at least
-            assert all(not line.error for line in parseconf.read_file(str(ETC / name)))
+    if "upsmon.conf" in names:
+        assert cc.check_upsmon_conf((ETC / "upsmon.conf").read_text(), "upsmon.conf") == []
+    if "upssched.conf" in names:
+        assert cc.check_upssched_conf((ETC / "upssched.conf").read_text(), "upssched.conf") == []
 
 
 def test_samples_document_every_directive_uncommented_correctly(tmp_path):
@@ -60,6 +61,9 @@ BROKEN = {
                  "[bad]\n driver = no-such-driver\n port = z\n sdorder = first\n"),
     "upsd.conf": "MAXAGE 20\nMAXAGE soon\nBOGUS 1 2\n",
     "upsd.users": "[mon]\n password = x\n upsmon boss\n[nopass]\n actions = SET\n",
+    "upsmon.conf": ("MONITOR ups@localhost 1 mon pw primary\nMINSUPPLIES 2\n"
+                    "POWERDOWNFLAG /etc/killpower\nSHUTDOWNCMD /nonexistent/halt\nBOGUS 1\n"),
+    "upssched.conf": "CMDSCRIPT /bin/true\nAT ONBATT * START-TIMER onbatt 30\n",
 }
 
 
@@ -69,10 +73,12 @@ def test_broken_copies_name_file_and_line(tmp_path):
             shutil.copy(ETC / name, tmp_path / name)
     offsets = {}
     for name, extra in BROKEN.items():
-        text = (tmp_path / name).read_text()
+        text = (tmp_path / name).read_text() if (tmp_path / name).exists() else ""
         offsets[name] = text.count("\n")
         (tmp_path / name).write_text(text + extra)
-    found = [(os.path.basename(f.path), f.lineno - offsets[os.path.basename(f.path)], f.level, f.message)
+    (tmp_path / "nut.conf").write_text((tmp_path / "nut.conf").read_text() + "MODE=standalone\n")
+    found = [(os.path.basename(f.path),
+              f.lineno - offsets[os.path.basename(f.path)] if f.lineno else None, f.level, f.message)
              for f in cc.check_dir(str(tmp_path), content_only=True)]
     assert found == [
         ("nut.conf", 1, "error", "MODE=sometimes: not one of none, standalone, netserver, "
@@ -88,6 +94,13 @@ def test_broken_copies_name_file_and_line(tmp_path):
         ("upsd.conf", 3, "warning", "upsd.conf: invalid directive BOGUS 1 2"),
         ("upsd.users", 3, "warning", "Unknown upsmon type boss"),
         ("upsd.users", 4, "warning", "user nopass has no password: it can never log in"),
+        # upsmon's reader's messages, located, then what would stop upsmon at start-up
+        ("upsmon.conf", None, "error", "insufficient power configured: the MONITOR lines' "
+                                       "power values add up to 1, MINSUPPLIES is 2 (upsmon "
+                                       "will not start)"),
+        ("upsmon.conf", None, "warning", "SHUTDOWNCMD: /nonexistent/halt is not an executable"),
+        ("upsmon.conf", 5, "warning", "invalid directive BOGUS 1"),
+        ("upssched.conf", 2, "error", "PIPEFN must be set before any ATs in the config file!"),
     ]
 
 
@@ -95,9 +108,11 @@ def test_tokenizer_errors_are_located(tmp_path):
     (tmp_path / "ups.conf").write_text('[u]\n driver = dummy-ups\n port = x\n desc = "a # b"\n')
     (tmp_path / "upsmon.conf").write_text('MONITOR u@localhost 1 mon "pa#ss" primary\n')
     found = [(os.path.basename(f.path), f.lineno, f.message)
-             for f in cc.check_dir(str(tmp_path), content_only=True)]
+             for f in cc.check_dir(str(tmp_path), content_only=True) if f.lineno]
+    # after the error C's tokenizer goes on behind the '#', as a line of its own
     assert found == [("ups.conf", 4, parseconf.HASH_IN_QUOTES),
-                     ("upsmon.conf", 1, parseconf.HASH_IN_QUOTES)]
+                     ("upsmon.conf", 1, parseconf.HASH_IN_QUOTES),
+                     ("upsmon.conf", 2, 'invalid directive ss" primary')]
 
 
 def nut_ids():

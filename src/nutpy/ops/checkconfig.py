@@ -2,7 +2,8 @@
 before they do, and say what they would complain about, with file and line.
 
 Content: each file goes through the parser its daemon uses (nutpy.common.upsconf,
-nutpy.upsd.config, ...), so a message here is the message the daemon would log, located.
+nutpy.upsd.config, nutpy.upsmon.config, nutpy.upsmon.schedconf), so a message here is the
+message the daemon would log, located.
 Ownership and permissions (skipped with ``--content-only``, e.g. for a staging directory):
 the problems NUT's security notes warn about, and the ones behind the usual support
 questions: files the unprivileged daemons cannot read, files others can read, a missing or
@@ -127,6 +128,9 @@ def _level(level: str) -> str:
 
 
 def _strip_location(text: str, path: str) -> str:
+    m = re.match(re.escape(path) + r" line \d+: ", text)
+    if m:
+        return text[m.end():]
     for prefix in (f"Parse error: {path}:", f"{path}: "):
         if text.startswith(prefix):
             rest = text[len(prefix):]
@@ -165,15 +169,83 @@ def _section_line(lines: Iterable[parseconf.Line], name: str) -> int | None:
     return next((line.lineno for line in lines if line.words[:1] == [f"[{name}]"]), None)
 
 
-def check_syntax_only(text: str, path: str) -> list[Finding]:
-    """Files whose parser nutpy does not have yet: the tokenizer's errors at least."""
-    return [Finding(path, line.lineno, ERROR, line.error)
-            for line in parseconf.parse_text(text.encode("latin-1", "replace")) if line.error]
+# Messages the readers add after the last line (about the file as a whole)
+_FILE_LEVEL = ("Encountered ", "No POWERDOWNFLAG", "POWERDOWNFLAG should be",
+               "This upsmon instance is")
 
 
-def _upsmon_checker() -> Callable[[str, str], list[Finding]]:
-    """upsmon.conf / upssched.conf: their parsers are in nutpy.upsmon once it exists."""
-    return check_syntax_only
+def _located_prefix(lines: list[parseconf.Line], parse, path: str,
+                    fatal: type[Exception]) -> list[Finding]:
+    """Like ``_located`` for readers that also report on the whole file at its end, and may
+    raise ``fatal`` where C exits: file-level messages come from the whole file, unlocated;
+    the first line at which the reader gives up carries its message."""
+    out: list[Finding] = []
+    seen = 0
+    for i, line in enumerate(lines):
+        try:
+            msgs = [m for m in parse(lines[:i + 1]) if not m[1].startswith(_FILE_LEVEL)]
+        except fatal as e:
+            out.append(Finding(path, line.lineno, ERROR, _strip_location(str(e), path)))
+            return out
+        for level, text in msgs[seen:]:
+            if level in ("error", "warning", "fatal"):
+                out.append(Finding(path, line.lineno, _level(level), _strip_location(text, path)))
+        seen = len(msgs)
+    msgs = parse(lines)
+    for level, text in msgs:
+        if text.startswith(_FILE_LEVEL) and not text.startswith("Encountered ") \
+                and level in ("error", "warning"):
+            out.append(Finding(path, None, _level(level), text))
+    return out
+
+
+def check_upsmon_conf(text: str, path: str, mode: str | None = None) -> list[Finding]:
+    """``mode``: nut.conf's MODE; with none, upsmon does not start, so what would stop it
+    from starting is no error."""
+    from ..upsmon import config
+
+    lines = list(parseconf.parse_text(text.encode("latin-1", "replace")))
+    out = _located_prefix(lines, lambda ls: config.load(ls, path)[1], path, config.ConfigFatal)
+    try:
+        conf, _ = config.load(lines, path)
+    except config.ConfigFatal:
+        return out
+    if conf.total_power < conf.minsupplies and mode != "none":
+        out.append(Finding(path, None, ERROR,
+                           f"insufficient power configured: the MONITOR lines' power values add "
+                           f"up to {conf.total_power}, MINSUPPLIES is {conf.minsupplies} "
+                           "(upsmon will not start)"))
+    for name, cmd in (("SHUTDOWNCMD", conf.shutdowncmd), ("NOTIFYCMD", conf.notifycmd)):
+        program = cmd.split()[0] if cmd and cmd.split() else None
+        if program and program.startswith("/") and not os.access(program, os.X_OK):
+            out.append(Finding(path, None, WARNING, f"{name}: {program} is not an executable"))
+    return out
+
+
+def check_upssched_conf(text: str, path: str) -> list[Finding]:
+    from ..upsmon import schedconf
+
+    lines = list(parseconf.parse_text(text.encode("latin-1", "replace")))
+
+    def parse(ls):
+        _, items = schedconf.read(ls, path, "", "")
+        return [i for i in items if isinstance(i, tuple)]
+
+    out = _located_prefix(lines, parse, path, schedconf.SchedFatal)
+    try:
+        files, _ = schedconf.read(lines, path, "", "")
+    except schedconf.SchedFatal:
+        return out
+    uses_timers = any(line.words[:1] == ["AT"] for line in lines)
+    if uses_timers:
+        for name in ("CMDSCRIPT", "PIPEFN", "LOCKFN"):
+            if getattr(files, name.lower()) is None:
+                out.append(Finding(path, None, ERROR, f"AT lines but no {name}: upssched "
+                                                      "cannot act on them"))
+    program = files.cmdscript.split()[0] if files.cmdscript and files.cmdscript.split() else None
+    if program and program.startswith("/") and not os.access(program, os.X_OK):
+        out.append(Finding(path, None, WARNING, f"CMDSCRIPT: {program} is not an executable"))
+    return out
 
 
 CONTENT_CHECKS: dict[str, Callable[[str, str], list[Finding]]] = {
@@ -181,6 +253,8 @@ CONTENT_CHECKS: dict[str, Callable[[str, str], list[Finding]]] = {
     "ups.conf": check_ups_conf,
     "upsd.conf": check_upsd_conf,
     "upsd.users": check_upsd_users,
+    "upsmon.conf": check_upsmon_conf,
+    "upssched.conf": check_upssched_conf,
 }
 
 # Files holding passwords or keys, and the files the daemons read after giving up root.
@@ -298,8 +372,10 @@ def check_dir(confdir: str, content_only: bool = False,
             continue
         if name == "ups.conf":
             found = check_ups_conf(text, path, driver_exists)
+        elif name == "upsmon.conf":
+            found = check_upsmon_conf(text, path, _mode(confdir))
         else:
-            found = CONTENT_CHECKS.get(name, _upsmon_checker())(text, path)
+            found = CONTENT_CHECKS[name](text, path)
         out += sorted(found, key=lambda f: f.lineno or 0)
         if name == "upsd.conf":
             from ..upsd import config
@@ -314,6 +390,20 @@ def check_dir(confdir: str, content_only: bool = False,
         out += check_statepath(statepath or os.environ.get("NUT_STATEPATH") or upsd_statepath
                                or paths.STATEPATH, nut)
     return out
+
+
+def _mode(confdir: str) -> str | None:
+    """nut.conf's MODE, if it sets one."""
+    mode = None
+    try:
+        with open(os.path.join(confdir, "nut.conf"), encoding="latin-1") as f:
+            for line in f:  # as /bin/sh reads it: the last assignment wins
+                m = _ASSIGN.fullmatch(line.strip())
+                if m and m.group(1) == "MODE":
+                    mode = m.group(2).strip("\"'")
+    except OSError:
+        pass
+    return mode
 
 
 def _check_key_file(path: str, nut: Account | None) -> list[Finding]:
