@@ -11,8 +11,8 @@ import socket
 import sys
 
 from .. import NUT_VERSION
-from ..common import daemon, eventloop, parseconf, paths, upsconf
-from ..common.log import log
+from ..common import daemon, eventloop, parseconf, paths, sdnotify, upsconf
+from ..common.log import log, report_build
 from . import config
 from .auth import Slow
 from .descriptions import Descriptions
@@ -323,6 +323,7 @@ def preload_modules(chroot: bool) -> None:
 
     from ..security import passwords, tcpwrappers, tls  # noqa: F401
 
+    daemon.preload()
     if chroot:
         passwords.load_hashing()
     config.password_matches("", "")
@@ -336,6 +337,7 @@ def main(argv: list[str] | None = None) -> int:
     opts = parse_args(argv, prog)
     log.setup(prog, opts.debug if opts.debug else None)
     log.quiet = opts.quiet
+    report_build()
     pidfile = daemon.pidfile_path(paths.altpidpath(), prog)
 
     if opts.cmd is not None:
@@ -362,6 +364,7 @@ def main(argv: list[str] | None = None) -> int:
     except (ValueError, ImportError) as e:
         log.fatal(f"Fatal error: event loop: {e}")
     log.debug(1, f"event loop: {loop_name}")
+    sdnotify.notifier().connect()  # systemd's socket may be outside the jail
     if opts.chroot:
         daemon.chroot_start(opts.chroot)
 
@@ -378,6 +381,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         os.chdir(statepath)
     except OSError as e:
+        log.error(daemon.statepath_hint(statepath))
         log.fatal(f"Can't chdir to {statepath}: {e.strerror}")
     check_perms(statepath)
 
@@ -413,8 +417,7 @@ def main(argv: list[str] | None = None) -> int:
     d.maxconn = conf.maxconn if conf.maxconn is not None else default_maxconn()
 
     if opts.foreground == 0:
-        daemon.background()
-        daemon.write_pidfile(pidfile)
+        daemon.background(pidfile)
     elif opts.foreground == 2:
         log.info("Running as foreground process, but saving a PID file anyway")
         daemon.write_pidfile(pidfile)

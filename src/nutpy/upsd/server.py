@@ -14,6 +14,7 @@ other client goes on being served.
 from __future__ import annotations
 
 import asyncio
+import errno
 import os
 import signal
 import socket
@@ -22,6 +23,7 @@ import time
 from typing import Callable
 
 from ..common import upsconf
+from ..common.daemon import socket_access_hint
 from ..common.log import log
 from ..common.parseconf import Tokenizer
 from ..common.ratelimit import Throttle
@@ -438,6 +440,9 @@ class Daemon:
         self.throttle_parse = Throttle(burst=10, period=60.0)
         self.throttle_maxconn = Throttle(burst=5, period=60.0)
         self.stop_signal: int | None = None
+        from ..common.sdnotify import Notifier
+
+        self.notify = Notifier({})  # systemd's, from run() on
         self.early_signals: list[int] = []  # from daemon.catch_early_signals
         self.reload_cb: Callable[[], None] | None = None
         self._stopped: asyncio.Event | None = None
@@ -478,6 +483,8 @@ class Daemon:
                 self.last_connfail[key] = now
                 log.error(f"Can't connect to UPS [{ups.name}] ({ups.socket_name}): "
                           f"{e.strerror or e}")
+                if e.errno == errno.EACCES:
+                    log.error(socket_access_hint(ups.socket_name))
         finally:
             self.connecting.discard(key)
 
@@ -550,27 +557,40 @@ class Daemon:
         self.server.tracking_cleanup()
 
     async def _ticker(self) -> None:
+        loop = asyncio.get_running_loop()
+        ping = self.notify.watchdog_interval()  # systemd's WatchdogSec=, halved
+        next_tick = loop.time()
         while True:
-            try:
-                self.tick()
-            except Exception as e:  # a bug in one pass must not kill the daemon
-                log.error(f"upsd main loop: {type(e).__name__}: {e}")
-            await asyncio.sleep(TICK)
+            if loop.time() >= next_tick:
+                next_tick = loop.time() + TICK
+                try:
+                    self.tick()
+                except Exception as e:  # a bug in one pass must not kill the daemon
+                    log.error(f"upsd main loop: {type(e).__name__}: {e}")
+            self.notify.watchdog()
+            await asyncio.sleep(min(TICK, ping) if ping else TICK)
 
     def request_stop(self, sig: int) -> None:
+        if self.stop_signal is None:
+            self.notify.stopping(f"Signal {sig}: exiting")
         self.stop_signal = sig
         if self._stopped is not None:
             self._stopped.set()
 
     def request_reload(self) -> None:
         if self.reload_cb is not None:
+            self.notify.reloading()
             try:
                 self.reload_cb()
             except Exception as e:
                 log.error(f"Reload failed: {type(e).__name__}: {e}")
+            self.notify.ready()
 
     async def run(self) -> int:
+        from ..common.sdnotify import notifier
+
         loop = asyncio.get_running_loop()
+        self.notify = notifier()
         self._stopped = asyncio.Event()
         for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGQUIT):
             loop.add_signal_handler(sig, self.request_stop, sig)
@@ -582,6 +602,9 @@ class Daemon:
                                            backlog=1024)
             self._servers.append(srv)
         ticker = loop.create_task(self._ticker())
+        if self.stop_signal is None:
+            self.notify.ready(status=f"serving {len(self.server.ups_order)} UPS on "
+                                     f"{len(self._servers)} listeners", mainpid=os.getpid())
         await self._stopped.wait()
         ticker.cancel()
         for srv in self._servers:
