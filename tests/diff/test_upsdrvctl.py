@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from support.harness import c_prog, our_prog, require_c_nut, wait_for
+from support.harness import c_prog, our_prog, require_c_nut, run_as_c, wait_for
 
 CONF = """\
 driverpath = /lib/nut
@@ -68,7 +68,7 @@ def conf(nutenv):
 def test_same_as_c(conf, args):
     require_c_nut()
     c = conf.run([c_prog("upsdrvctl"), *args])
-    ours = conf.run([our_prog("upsdrvctl"), *args])
+    ours = run_as_c(conf.run, [our_prog("upsdrvctl"), *args])
     assert ours.returncode == c.returncode
     if "-h" in args or not args:
         assert ours.stdout.splitlines()[0] == c.stdout.splitlines()[0]

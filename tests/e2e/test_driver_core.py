@@ -13,7 +13,7 @@ import time
 
 import pytest
 
-from support.harness import alive, c_prog, our_prog, require_c_nut, require_root, wait_for
+from support.harness import alive, c_prog, our_prog, require_c_nut, require_root, run_as_c, wait_for
 
 CONF = "[u]\n  driver = dummy-ups\n  port = u.dev\n"
 DEV = "ups.status: OL\nbattery.charge: 90\nups.mfr: Acme\n"
@@ -30,7 +30,7 @@ def env(nutenv):
 def both(env, args, **kw):
     require_c_nut()
     return (env.run([c_prog("dummy-ups"), *args], **kw),
-            env.run([our_prog("dummy-ups"), *args], **kw))
+            run_as_c(env.run, [our_prog("dummy-ups"), *args], **kw))
 
 
 def strip_prog(text: str) -> str:
@@ -274,7 +274,7 @@ def test_dump_matches_c(env):
     argv = ["-a", "u", "-u", "root", "-d", "1", "-i", "1"]
     pc = subprocess.Popen([c_prog("dummy-ups"), *argv], env=env.env(), text=True,
                           stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    ours = env.run([our_prog("dummy-ups"), *argv])
+    ours = run_as_c(env.run, [our_prog("dummy-ups"), *argv])
     c_out, _ = pc.communicate(timeout=30)
     assert ours.returncode == pc.returncode == 0
     mine = [l for l in ours.stdout.splitlines() if not l.startswith(OUR_EXTRA_VARS)]

@@ -9,9 +9,8 @@ import subprocess
 
 import pytest
 
-from support.harness import OUR_BIN, our_prog, require, require_root
-
 from nutpy.ops import systemd as units
+from support.harness import OUR_BIN, our_prog, require, require_root
 
 UNITS = ["nut.target", "nut-driver.target", "nut-driver@.service", "nut-server.service",
          "nut-monitor.service", "nut-logger.service", "nut-driver-enumerator.service",

@@ -369,15 +369,16 @@ def test_chrooted_driver(rootenv):
             os.kill(pid, signal.SIGKILL)
 
 
-def test_version_names_nutpy_only_at_debug_level(nutenv):
-    """-V prints C's banner alone; with -D, the build line C 2.8.3+ adds there names nutpy."""
-    from nutpy import NUT_VERSION, __version__
+def test_version_names_nutpy_in_the_banner_and_the_build_line(nutenv):
+    """-V prints C's banner with our name after the version; with -D, the build line C 2.8.3+
+    adds there names nutpy too."""
+    from nutpy import NUT_VERSION, VERSION_TEXT, __version__
 
     r = nutenv.run([our_prog("upsdrvctl"), "-V"])
     assert (r.returncode, r.stdout, r.stderr) == (
-        0, f"Network UPS Tools - UPS driver controller {NUT_VERSION}\n", "")
+        0, f"Network UPS Tools - UPS driver controller {VERSION_TEXT}\n", "")
     r = nutenv.run([our_prog("upsdrvctl"), "-D", "-V"])
-    assert r.stdout == f"Network UPS Tools - UPS driver controller {NUT_VERSION}\n"
+    assert r.stdout == f"Network UPS Tools - UPS driver controller {VERSION_TEXT}\n"
     line = r.stderr.strip().split("\t", 1)[1]
     assert line.startswith(f"[D1] Network UPS Tools version {NUT_VERSION} (nutpy {__version__}), ")
 

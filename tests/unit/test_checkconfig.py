@@ -10,11 +10,10 @@ import subprocess
 
 import pytest
 
-from support.harness import REPO, our_prog, require_root
-
 from nutpy.common import parseconf, upsconf
 from nutpy.ops import checkconfig as cc
 from nutpy.upsd import config
+from support.harness import REPO, our_prog, require_root
 
 ETC = REPO / "etc"
 

@@ -7,9 +7,8 @@ import subprocess
 import sys
 import textwrap
 
-from support.harness import alive, wait_for
-
 from nutpy.common import daemon
+from support.harness import alive, wait_for
 
 DAEMON = textwrap.dedent("""
     import os, sys, time

@@ -271,7 +271,7 @@ def main(argv: list[str]) -> int:
     max_loops = 0
     tuples: list[Target] = []
     log.setup(prog, 0)
-    sys.stdout.write(f"Network UPS Tools {prog} {_cli.NUT_VERSION}\n")
+    sys.stdout.write(f"Network UPS Tools {prog} {_cli.VERSION_TEXT}\n")
     options = _cli.GetOpt(argv, "hs:l:i:f:u:Vp:FBm:Nd:DW:")
     for opt, arg in options:
         if opt == "h":

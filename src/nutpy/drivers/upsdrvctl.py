@@ -24,7 +24,7 @@ import time
 from dataclasses import dataclass, field
 from typing import NoReturn
 
-from .. import NUT_VERSION
+from .. import VERSION_TEXT
 from ..common import daemon, paths, upsconf
 from ..common.cnum import atoi
 from ..common.log import log, report_build
@@ -802,7 +802,7 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     prog = "upsdrvctl"
     log.setup(prog, 0)
-    print(f"Network UPS Tools - UPS driver controller {NUT_VERSION}", flush=True)
+    print(f"Network UPS Tools - UPS driver controller {VERSION_TEXT}", flush=True)
     opts = Options()
     debug_args = 0
     command: str | None = None

@@ -10,7 +10,7 @@ import signal
 import socket
 import sys
 
-from .. import NUT_VERSION
+from .. import VERSION_TEXT
 from ..common import daemon, eventloop, parseconf, paths, sdnotify, upsconf
 from ..common.log import log, report_build
 from . import config
@@ -333,7 +333,7 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     prog = "upsd"
     log.setup(prog)
-    print(f"Network UPS Tools {prog} {NUT_VERSION}", flush=True)
+    print(f"Network UPS Tools {prog} {VERSION_TEXT}", flush=True)
     opts = parse_args(argv, prog)
     log.setup(prog, opts.debug if opts.debug else None)
     log.quiet = opts.quiet

@@ -23,7 +23,7 @@ import os
 import time
 from typing import Callable
 
-from .. import NUT_VERSION
+from .. import NUT_VERSION, VERSION_TEXT
 from ..common.cnum import atoi
 from ..common.parseconf import encode
 from ..proto import netproto as np
@@ -37,7 +37,7 @@ from .config import Users
 from .descriptions import Descriptions
 from .state import GetVarCache, Ups
 
-VER_TEXT = f"Network UPS Tools upsd {NUT_VERSION} - http://www.networkupstools.org/"
+VER_TEXT = f"Network UPS Tools upsd {VERSION_TEXT} - http://www.networkupstools.org/"
 HELP_TEXT = ("Commands: HELP VER PROTVER GET LIST SET INSTCMD LOGIN LOGOUT USERNAME "
              "PASSWORD STARTTLS")
 
