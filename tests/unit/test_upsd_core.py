@@ -265,3 +265,35 @@ def test_failed_logins_throttled_per_address():
     assert login("10.0.0.3", "pw") == b"OK FSD-SET\n"
     now[0] += 31
     assert login("10.0.0.2", "pw") == b"OK FSD-SET\n"
+
+
+def test_get_var_cache_keeps_a_reply_only_under_its_whole_request():
+    """The cache files a GET VAR reply under a line only when that line, read on its own,
+    is the request the reply was built for (issue 11: a continued line used to file it
+    under its last physical line, which then answered other clients' LOGOUT, HELP...)."""
+    server, ups, _ = make_server()
+    ups.data.setinfo("battery.charge", "90")
+    cache = server.get_cache
+    s = Session("192.0.2.1")
+    words = ["GET", "VAR", "Fake", "ups.status"]
+    reply = server.handle(s, words)
+    assert reply == b'VAR Fake ups.status "WAIT"\n'
+    for tail in (b"LOGOUT", b"", b"HELP", b"ups.status", b" ups.status", b'"',
+                 b"GET VAR Fake battery.charge", b"GET VAR Fake ups.status \\"):
+        cache.remember(tail, words, reply)
+        assert cache.lookup(tail) is None, tail
+    cache.remember(b"GET VAR Fake ups.status", words, reply)
+    assert cache.lookup(b"GET VAR Fake ups.status") == reply
+    # the same request spelled differently is its own entry, checked the same way
+    cache.remember(b'GET  VAR "Fake" ups.status\r', words, reply)
+    assert cache.lookup(b'GET  VAR "Fake" ups.status\r') == reply
+    # overlong lines are not kept (memory), nor failures, nor server.* replies
+    long = b"GET VAR Fake ups.status" + b" " * 600
+    cache.remember(long, words, reply)
+    assert cache.lookup(long) is None
+    cache.remember(b"GET VAR Fake nope", ["GET", "VAR", "Fake", "nope"],
+                   b"ERR VAR-NOT-SUPPORTED\n")
+    assert cache.lookup(b"GET VAR Fake nope") is None
+    # a change to the data retires the entry
+    ups.data.setinfo("ups.status", "OL")
+    assert cache.lookup(b"GET VAR Fake ups.status") is None

@@ -154,7 +154,8 @@ class ClientConn(asyncio.Protocol):
         if session is None or self.closed:
             return
         # the usual poll, one repeated GET VAR per read: answered from the reply cache
-        # with no tokenizing and no list building. Byte tests use ints: `b"#" in data`
+        # with no tokenizing and no list building, when the read is one whole request
+        # (one line, nothing pending before it). Byte tests use ints: `b"#" in data`
         # raises and clears a TypeError inside CPython before it searches (3.11)
         if (data[-1] == 10 and 35 not in data and self.waiting is None and not self.backlog
                 and not session.starttls):
@@ -196,7 +197,12 @@ class ClientConn(asyncio.Protocol):
                 if raw:
                     tok.feed(raw)  # an unfinished line waits for its LF
                 break
-            if not tok.pending:
+            # only a physical line that starts a request is that whole request: after a
+            # continued line (trailing backslash, open quote) or a split write, raw is just
+            # the tail of a request that began earlier and must neither be answered from
+            # nor filed in the cache
+            whole = not tok.pending
+            if whole:
                 reply = server.get_cache.lookup(raw)
                 if reply is not None:
                     out.append(reply)
@@ -211,7 +217,7 @@ class ClientConn(asyncio.Protocol):
                     return
                 out.append(reply)
                 size += len(reply)
-                if not ln.error:
+                if whole:
                     server.get_cache.remember(raw, ln.words, reply)
             if session.starttls:
                 break

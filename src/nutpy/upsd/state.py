@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import Callable
 
 from ..common.cnum import atoi
-from ..common.parseconf import encode
+from ..common.parseconf import Tokenizer, encode
 from ..proto.sockproto import parse_driver_message, parse_flags
 
 
@@ -186,7 +186,14 @@ class Ups:
 class GetVarCache:
     """GET VAR replies by request line (the hot path of upsmon-like clients). An entry is
     served only while the UPS, its data and its FSD flag are what they were when the reply
-    was built; entries do not depend on the session."""
+    was built; entries do not depend on the session.
+
+    The key is the whole request as it came in: one physical line that a fresh tokenizer
+    turns into exactly the words the reply was built from. ``remember`` checks that
+    itself, so a reply can never be filed under a line that was only the tail of a
+    longer request (a continued line, a split write) and then answer someone else's."""
+
+    MAX_KEY = 512  # longer lines are not kept: they would let a client fill memory
 
     def __init__(self, ups_table: dict[str, Ups]) -> None:
         self._ups = ups_table  # the server's table, lower-case name -> Ups
@@ -194,8 +201,9 @@ class GetVarCache:
         self._replies: dict[bytes, tuple] = {}
 
     def lookup(self, raw: bytes) -> bytes | None:
-        """The reply to the request line ``raw`` if it is a GET VAR answered before and
-        nothing it depends on has changed since."""
+        """The reply to the request line ``raw`` (without its LF; a complete request on
+        its own, with nothing of an earlier line pending) if it is a GET VAR answered
+        before and nothing it depends on has changed since."""
         e = self._replies.get(raw)
         if e is None:
             return None
@@ -206,13 +214,18 @@ class GetVarCache:
         return None
 
     def remember(self, raw: bytes, words: list[str], reply: bytes) -> None:
-        """Keep a successful GET VAR reply for ``cached_reply`` (session-independent)."""
+        """Keep ``reply``, built for ``words``, as the answer to the request line ``raw``
+        if it is a successful GET VAR and ``raw`` on its own is exactly that request."""
         if (len(words) < 4 or not reply.startswith(b"VAR ") or words[0].upper() != "GET"
-                or words[1].upper() != "VAR" or words[3][:7].lower() == "server."):
+                or words[1].upper() != "VAR" or words[3][:7].lower() == "server."
+                or len(raw) > self.MAX_KEY):
             return
         key = words[2].lower()
         ups = self._ups.get(key)
         if ups is None:
+            return
+        tok = Tokenizer()
+        if tok.feed(raw + b"\n") != [(words, None, 0)] or tok.pending:
             return
         if len(self._replies) >= 4096:
             self._replies.clear()
