@@ -266,56 +266,60 @@ def test_c_upsd_warns_about_our_directives_and_runs(tmp_path):
     assert "upsd.conf: invalid directive LOGIN_FAILURE_MAXCONN 2" in text, text
 
 
-# ---- C upsmon as the primary, under attack
+# ---- upsmon (C's and ours) as the primary, under attack
 
 
-def start_c_upsmon(root, port: int):
-    """C upsmon as the primary of fake@127.0.0.1:port, one process (-p) in front (-D),
-    with a private /run/nut (2.8.0 keeps its PID file there whatever the environment)."""
-    d = root / "upsmon"
+def start_upsmon(kind: str, root, port: int):
+    """upsmon as the primary of fake@127.0.0.1:port, one process (-p) in front (-D). C
+    2.8.0 keeps its PID file in /run/nut whatever the environment: it gets a private
+    one (a mount namespace); ours honours NUT_PIDPATH."""
+    d = root / f"upsmon-{kind}"
     d.mkdir()
     (d / "upsmon.conf").write_text(
         f"MONITOR fake@127.0.0.1:{port} 1 prim ppw primary\nMINSUPPLIES 1\n"
         f'SHUTDOWNCMD "/bin/touch {d}/shutdown-ran"\nPOWERDOWNFLAG {d}/killpower\n'
         "POLLFREQ 1\nPOLLFREQALERT 1\nHOSTSYNC 1\nFINALDELAY 0\nDEADTIME 30\n")
     os.chmod(d / "upsmon.conf", 0o600)
-    log = open(root / "upsmon.log", "wb")
-    p = subprocess.Popen(["unshare", "--mount", "--propagation", "private", "sh", "-c",
-                          'mount -t tmpfs nutpy-test /run/nut && exec "$0" -p -D',
-                          c_prog("upsmon")],
-                         env=dict(os.environ, NUT_CONFPATH=str(d), NUT_STATEPATH=str(d),
-                                  NUT_ALTPIDPATH=str(d), NUT_PIDPATH=str(d)),
+    if kind == "c":
+        argv = ["unshare", "--mount", "--propagation", "private", "sh", "-c",
+                'mount -t tmpfs nutpy-test /run/nut && exec "$0" -p -D', c_prog("upsmon")]
+    else:
+        argv = [our_prog("upsmon"), "-p", "-D"]
+    log = open(root / f"upsmon-{kind}.log", "wb")
+    p = subprocess.Popen(argv, env=dict(os.environ, NUT_CONFPATH=str(d), NUT_STATEPATH=str(d),
+                                        NUT_ALTPIDPATH=str(d), NUT_PIDPATH=str(d)),
                          stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT)
     log.close()
     return p, d
 
 
-@pytest.mark.interop
 @pytest.mark.root
-def test_c_upsmon_primary_sets_fsd_while_wrong_passwords_hammer(upsd, tmp_path):
-    require_c_nut()
+@pytest.mark.parametrize("kind", [pytest.param("c", marks=pytest.mark.interop), "ours"])
+def test_upsmon_primary_sets_fsd_while_wrong_passwords_hammer(upsd, tmp_path, kind):
     require_root()
-    r = subprocess.run(["unshare", "--mount", "--propagation", "private", "sh", "-c",
-                        "mount -t tmpfs nutpy-test /run/nut"], capture_output=True)
-    if r.returncode != 0:
-        pytest.skip("needs mount namespaces (unshare) and /run/nut for C upsmon")
+    if kind == "c":
+        require_c_nut()
+        r = subprocess.run(["unshare", "--mount", "--propagation", "private", "sh", "-c",
+                            "mount -t tmpfs nutpy-test /run/nut"], capture_output=True)
+        if r.returncode != 0:
+            pytest.skip("needs mount namespaces (unshare) and /run/nut for C upsmon")
     attack = Attackers(upsd.port, "prim")
     p = None
     try:
         wait_for(lambda: attack.failures() >= 20, 30, interval=0.05,
                  what="the attack to get going")
-        p, d = start_c_upsmon(tmp_path, upsd.port)
+        p, d = start_upsmon(kind, tmp_path, upsd.port)
         wait_for(lambda: upsd.ask("GET NUMLOGINS fake") == [b"NUMLOGINS fake 1\n"], 20,
-                 interval=0.1, what="C upsmon to log in")
+                 interval=0.1, what=f"{kind} upsmon to log in")
         t0 = time.monotonic()
         upsd.driver.broadcast('SETINFO ups.status "OB LB"\n')
         wait_for(lambda: upsd.ask("GET VAR fake ups.status") ==
                  [b'VAR fake ups.status "FSD OB LB"\n'], 10, interval=0.05,
-                 what="C upsmon to set FSD")
+                 what=f"{kind} upsmon to set FSD")
         fsd_after = time.monotonic() - t0
         wait_for((d / "shutdown-ran").exists, 20, interval=0.1,
-                 what="C upsmon to run SHUTDOWNCMD")
-        print(f"FSD set {fsd_after:.2f} s after OB LB (upsmon polls every 1 s)")
+                 what=f"{kind} upsmon to run SHUTDOWNCMD")
+        print(f"{kind} upsmon: FSD set {fsd_after:.2f} s after OB LB (polls every 1 s)")
     finally:
         outcomes = attack.close()
         if p is not None:
@@ -326,5 +330,5 @@ def test_c_upsmon_primary_sets_fsd_while_wrong_passwords_hammer(upsd, tmp_path):
                 p.kill()
                 p.wait()
     assert outcomes["in"] == 0, outcomes
-    upsmon_log = (tmp_path / "upsmon.log").read_text(errors="replace")
+    upsmon_log = (tmp_path / f"upsmon-{kind}.log").read_text(errors="replace")
     assert "ACCESS-DENIED" not in upsmon_log, upsmon_log
