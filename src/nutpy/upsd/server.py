@@ -518,7 +518,8 @@ class Daemon:
         self.listeners = listeners
         self.clients: dict[ClientConn, None] = {}
         self.drivers: dict[str, DriverConn] = {}  # ups lower name -> live link
-        self.connecting: set[str] = set()
+        self.connecting: set[str] = set()  # ups keys with a connect under way
+        self.retrying: set[str] = set()  # ... with a retry timer set
         self.last_connfail: dict[str, float] = {}
         self.ssl_context = None
         self.maxconn = conf.maxconn
@@ -553,6 +554,26 @@ class Daemon:
             log.notice(msg)
 
     # -- drivers ---------------------------------------------------------------------
+    def connect_driver(self, ups: Ups) -> None:
+        """Try the driver's socket now, unless a link or a try is already under way."""
+        key = ups.name.lower()
+        if key in self.drivers or key in self.connecting or self.server.ups.get(key) is not ups:
+            return
+        self.connecting.add(key)
+        asyncio.get_running_loop().create_task(self._connect(ups))
+
+    def _retry_later(self, ups: Ups, delay: float) -> None:
+        key = ups.name.lower()
+        if key in self.retrying:
+            return
+        self.retrying.add(key)
+
+        def retry() -> None:
+            self.retrying.discard(key)
+            self.connect_driver(ups)
+
+        asyncio.get_running_loop().call_later(delay, retry)
+
     async def _connect(self, ups: Ups) -> None:
         loop = asyncio.get_running_loop()
         key = ups.name.lower()
@@ -566,6 +587,7 @@ class Daemon:
                 self.last_connfail[key] = now
                 log.error(f"Can't connect to UPS [{ups.name}] ({ups.socket_name}): "
                           f"{e.strerror or e}")
+            self._retry_later(ups, ups.link_failed())
         finally:
             self.connecting.discard(key)
 
@@ -578,6 +600,8 @@ class Daemon:
             ups.connected = False
             ups.data = UpsData()
             ups.driver_send = lambda data: False
+            # a driver that was killed is usually being started again right now
+            self._retry_later(ups, ups.link_lost())
 
     def check_driver(self, conn: DriverConn) -> None:
         """C's sstate_dead + staleness transitions, run on every message and tick."""
@@ -618,14 +642,12 @@ class Daemon:
 
     # -- loop ------------------------------------------------------------------------
     def tick(self) -> None:
-        loop = asyncio.get_running_loop()
         for ups in list(self.server.ups_order):
-            key = ups.name.lower()
-            conn = self.drivers.get(key)
+            conn = self.drivers.get(ups.name.lower())
             if conn is None:
-                if key not in self.connecting:
-                    self.connecting.add(key)
-                    loop.create_task(self._connect(ups))
+                # at start and for UPSes added by a reload; lost links retry on their own
+                if ups.name.lower() not in self.retrying:
+                    self.connect_driver(ups)
             else:
                 self.check_driver(conn)
         now = time.monotonic()

@@ -158,8 +158,27 @@ class Ups:
         self.numlogins = 0
         # Set by the daemon: queue bytes for the driver; False when that is impossible.
         self.driver_send: Callable[[bytes], bool] = lambda data: False
+        self.retry_delay = 0.0  # seconds before the next try of the driver's socket
         self._cache: dict[tuple[int, str], bytes] = {}
         self._cache_version = -1
+
+    # How soon to try the driver's socket again: a restarted driver's socket is back
+    # within tens of milliseconds, so the first try comes soon after the link was lost;
+    # tries then come a little further apart, never more than RETRY_MAX, so a driver that
+    # comes back later is served again at most RETRY_MAX after its socket appears. A
+    # failed connect to a Unix socket costs microseconds.
+    RETRY_FIRST = 0.05
+    RETRY_MAX = 0.25
+
+    def link_lost(self) -> float:
+        """The link to the driver went down: seconds until the first try to reconnect."""
+        self.retry_delay = self.RETRY_FIRST
+        return self.retry_delay
+
+    def link_failed(self) -> float:
+        """A try to connect failed: seconds until the next one."""
+        self.retry_delay = min(self.RETRY_MAX, max(self.RETRY_FIRST, self.retry_delay * 2))
+        return self.retry_delay
 
     def reset_data(self) -> None:
         """Fresh, empty state with ups.status WAIT (just connected, dump not yet done)."""
