@@ -27,11 +27,19 @@ DUMP = ['SETINFO ups.status "OL"', 'SETINFO battery.charge "100"', "DATAOK", "DU
 
 def test_schedule_of_tries_after_a_link_is_lost():
     ups = Ups("u", "drv-u")
-    assert ups.link_lost() == 0.05
+    assert ups.link_lost(60.0) == 0.05
     assert [ups.link_failed() for _ in range(5)] == [0.1, 0.2, 0.25, 0.25, 0.25]
-    assert ups.link_lost() == 0.05                  # a new loss starts small again
+    assert ups.link_lost(60.0) == 0.05              # a new loss starts small again
     fresh = Ups("v", "drv-v")                       # never connected: same steps
     assert [fresh.link_failed() for _ in range(4)] == [0.05, 0.1, 0.2, 0.25]
+
+
+def test_a_driver_that_hangs_up_at_once_is_tried_less_and_less_often():
+    ups = Ups("u", "drv-u")
+    assert [ups.link_lost(0.01) for _ in range(9)] == [0.05, 0.1, 0.2, 0.4, 0.8, 1.6, 3.2,
+                                                       5.0, 5.0]
+    assert ups.link_failed() == 0.25               # its socket gone: tried often again
+    assert ups.link_lost(30.0) == 0.05             # a link that lasted: back to the start
 
 
 async def _until(predicate, timeout: float = 20.0, what: str = "condition") -> None:
@@ -73,11 +81,11 @@ def test_daemon_retries_a_lost_driver_soon_and_often(tmp_path):
             await _until(lambda: ups.connected and ups.data.dumpdone, what="new link")
             assert server.handle(_session(server), ["GET", "VAR", "u", "ups.status"]) == \
                 b'VAR u ups.status "OL"\n'
+            return list(delays)
         finally:
             driver.close()
             for conn in list(daemon.drivers.values()):
                 conn.close()
-        return delays
 
     delays = asyncio.run(scenario())
     assert delays[:6] == [0.05, 0.1, 0.2, 0.25, 0.25, 0.25]

@@ -451,6 +451,7 @@ class DriverConn(asyncio.Protocol):
         now = time.monotonic()
         self.last_heard = now
         self.last_ping = 0.0
+        self.connected_at = now
 
     def connection_made(self, transport) -> None:
         self.transport = transport
@@ -464,7 +465,7 @@ class DriverConn(asyncio.Protocol):
         ups.connected = True
         ups.stale = False
         ups.driver_send = self.send
-        self.last_heard = time.monotonic()
+        self.last_heard = self.connected_at = time.monotonic()
         log.info(f"Connected to UPS [{ups.name}]: {ups.socket_name}")
 
     def send(self, data: bytes) -> bool:
@@ -601,7 +602,7 @@ class Daemon:
             ups.data = UpsData()
             ups.driver_send = lambda data: False
             # a driver that was killed is usually being started again right now
-            self._retry_later(ups, ups.link_lost())
+            self._retry_later(ups, ups.link_lost(time.monotonic() - conn.connected_at))
 
     def check_driver(self, conn: DriverConn) -> None:
         """C's sstate_dead + staleness transitions, run on every message and tick."""

@@ -167,12 +167,20 @@ class Ups:
     # tries then come a little further apart, never more than RETRY_MAX, so a driver that
     # comes back later is served again at most RETRY_MAX after its socket appears. A
     # failed connect to a Unix socket costs microseconds.
+    # A driver that accepts and then hangs up at once (crash loop, wrong program on the
+    # socket) is tried less and less often instead, up to FLAP_MAX apart.
     RETRY_FIRST = 0.05
     RETRY_MAX = 0.25
+    FLAP_MAX = 5.0
+    FLAP_LINK = 1.0  # a link that lasted less than this "dropped at once"
 
-    def link_lost(self) -> float:
-        """The link to the driver went down: seconds until the first try to reconnect."""
-        self.retry_delay = self.RETRY_FIRST
+    def link_lost(self, lasted: float) -> float:
+        """The link to the driver went down after ``lasted`` seconds: seconds until the
+        first try to reconnect."""
+        if lasted < self.FLAP_LINK:
+            self.retry_delay = min(self.FLAP_MAX, max(self.RETRY_FIRST, self.retry_delay * 2))
+        else:
+            self.retry_delay = self.RETRY_FIRST
         return self.retry_delay
 
     def link_failed(self) -> float:
