@@ -265,8 +265,8 @@ class LoginThrottle:
     at once whatever happened before, so nobody can lock a legitimate user out by
     guessing from the same address. A wrong one is answered only after a delay that
     doubles with each failure from the address (``first_delay``, by default 1/16 of
-    ``max_delay``, then 2x, 4x, ... up to ``max_delay``); failures more than ``window`` seconds apart start again from
-    ``first_delay``. The failing connection waits out its delay (the server reads nothing
+    ``max_delay``, then 2x, 4x, ... up to ``max_delay``); failures more than ``window``
+    seconds apart start again from ``first_delay``. The failing connection waits out its delay (the server reads nothing
     more from it meanwhile), and at most ``max_waiting`` answers per address wait at a
     time: a further failure while they do gets no answer and loses its connection, so
     guessing in parallel does not multiply the rate and the delays cannot pile up held
