@@ -20,7 +20,7 @@ from nutpy.security import passwords, tcpwrappers
 from nutpy.upsd import auth, config, main, protocol
 from nutpy.upsd.auth import Deferred
 from nutpy.upsd.protocol import Server, Session
-from nutpy.upsd.server import ClientConn, Daemon
+from nutpy.upsd.server import CheckQueue, ClientConn, Daemon
 from nutpy.upsd.state import Ups
 from support.upsd_support import LineClient
 
@@ -132,18 +132,29 @@ def test_core_deferred_replies_match_synchronous_ones():
 
 
 def test_core_throttle_counts_deferred_failures():
+    """A wrong hashed password is checked off the loop, then held by the throttle like a
+    plaintext one, counted once per request; a right one is never held."""
     server = _server(_users(_unguessable_entry(1_000)))
-    server.auth.throttle = passwords.LoginThrottle(max_failures=3)
+    server.auth.throttle = passwords.LoginThrottle(max_waiting=100)
     s = Session("192.0.2.7")
     server.open_session(s)
     server.handle(s, _words("USERNAME slow"))
     server.handle(s, _words("PASSWORD guess"))
-    counts = [_run(server, s, "LOGIN dummy") for _ in range(4)]
-    assert all(reply == protocol.E_ACCESS_DENIED for reply, _ in counts)
-    # three derivations, then the address is refused without one
-    assert [n for _, n in counts] == [1, 1, 1, 0]
-    assert not server.auth.throttle.allowed("192.0.2.7")
-    assert server.auth.throttle.allowed("192.0.2.8")
+    held = []
+    for _ in range(3):
+        reply = server.handle(s, _words("LOGIN dummy"))
+        assert isinstance(reply, Deferred)
+        held.append(reply.resume(reply.work()))
+    assert all(isinstance(h, auth.Held) and h.reply == protocol.E_ACCESS_DENIED
+               for h in held)
+    assert [h.delay for h in held] == [0.25, 0.5, 1.0]
+    assert server.auth.throttle.failures("192.0.2.7") == 3
+    assert server.auth.throttle.failures("192.0.2.8") == 0
+    r = Session("192.0.2.7")
+    server.open_session(r)
+    server.handle(r, _words("USERNAME hashed"))
+    server.handle(r, _words("PASSWORD right"))
+    assert _run(server, r, "LOGIN dummy")[0] == b"OK\n"
 
 
 def test_core_chains_hosts_then_password():
@@ -173,6 +184,34 @@ def test_core_chains_hosts_then_password():
 
 
 # -- the asyncio layer -----------------------------------------------------------------
+
+
+def test_check_queue_takes_turns_between_addresses():
+    """One address with many connections waiting for slow checks cannot make a client
+    from another address wait for the whole backlog (issue 11: nothing a third party
+    does may be turned against a legitimate user); checks of connections that are gone
+    by their turn are skipped."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    ran = []
+    pool = ThreadPoolExecutor(1)
+
+    async def scenario():
+        checks = CheckQueue(lambda: pool, 1)
+        jobs = [checks.run("192.0.2.1", lambda i=i: ran.append(f"a{i}") or i, lambda: False)
+                for i in range(10)]
+        jobs += [checks.run("192.0.2.1", lambda: ran.append("gone"), lambda: True)]
+        jobs.append(checks.run("2001:db8::1", lambda: ran.append("b") or "b", lambda: False))
+        jobs.append(checks.run("2001:db8::2", lambda: ran.append("c") or "c", lambda: False))
+        return await asyncio.gather(*jobs)
+
+    results = asyncio.run(scenario())
+    pool.shutdown()
+    assert results == list(range(10)) + [None, "b", "c"]
+    assert "gone" not in ran
+    # b and c (one /64) come after at most one more turn of 192.0.2.1
+    assert ran.index("b") <= 2 and ran.index("c") <= 4, ran
+
 
 
 class LiveUpsd:

@@ -287,14 +287,20 @@ def _hosts_access_hook():
     return check
 
 
-def _login_throttle():
-    """nutpy's failed-login throttle (docs/security.md); NUTPY_UPSD_LOGIN_THROTTLE=0 turns
-    it off (the differential tests against C do)."""
-    if os.environ.get("NUTPY_UPSD_LOGIN_THROTTLE") == "0":
+def _login_throttle(conf: config.UpsdConf, current=None):
+    """nutpy's failed-login throttle (docs/security.md) with upsd.conf's
+    LOGIN_FAILURE_DELAY / LOGIN_FAILURE_MAXCONN; None (off) when the delay is 0 or
+    NUTPY_UPSD_LOGIN_THROTTLE=0 is set (the differential tests against C do). On reload,
+    ``current`` keeps what it has counted."""
+    if os.environ.get("NUTPY_UPSD_LOGIN_THROTTLE") == "0" or conf.login_failure_delay <= 0:
         return None
+    if current is not None:
+        current.configure(conf.login_failure_delay, conf.login_failure_maxconn)
+        return current
     from ..security.passwords import LoginThrottle
 
-    return LoginThrottle()
+    return LoginThrottle(max_delay=conf.login_failure_delay,
+                         max_waiting=conf.login_failure_maxconn)
 
 
 def _tls_context(conf: config.UpsdConf):
@@ -410,7 +416,7 @@ def main(argv: list[str] | None = None) -> int:
     server.descriptions = Descriptions.load(conf.datapath or paths.DATADIR)
     users = load_users(os.path.join(confdir, "upsd.users"))
     server.auth.hosts_access = _hosts_access_hook()
-    server.auth.throttle = _login_throttle()
+    server.auth.throttle = _login_throttle(conf)
 
     d = Daemon(conf, users, server, listeners)
     d.early_signals = early_signals
@@ -468,6 +474,7 @@ def reload(d: Daemon, confdir: str) -> None:
         conf.listen = d.conf.listen
         d.conf = conf
         d.server.trackingdelay = conf.trackingdelay
+        d.server.auth.throttle = _login_throttle(conf, d.server.auth.throttle)
         if conf.maxconn is not None:
             d.maxconn = conf.maxconn
         if conf.debug_min is not None:
