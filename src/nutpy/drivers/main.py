@@ -17,6 +17,7 @@ from .. import NUT_VERSION
 from ..common import daemon, paths, sdnotify, upsconf
 from ..common.cnum import atoi
 from ..common.log import log, report_build
+from ..common.ratelimit import Throttle
 from .base import FAILED, HANDLED, INVALID, Driver, ShutdownNotSupported
 from .control import killpower_via_running_driver, query_socket_instcmd
 from .options import DriverOptions, int_or_none
@@ -49,6 +50,7 @@ class DriverCore(DriverOptions):
         self.early_signals: list[int] = []  # from daemon.catch_early_signals
         self.socket_gid: int | None = None
         self.devnull: int | None = None
+        self._update_errors = Throttle(burst=5, period=60.0)
         self.notify = sdnotify.Notifier({})  # the real one once running
         self._stopping_sent = False
 
@@ -181,7 +183,7 @@ class DriverCore(DriverOptions):
             await self.call(self.driver.init_info)
             state.addcmd("shutdown.default")
             state.setinfo("driver.state", "init.updateinfo")
-            first_hint = await self.call(self.driver.update_info)
+            first_hint = await self._update()
             if self.ignorelb:
                 self._check_ignorelb()
             if not self.dump_count:
@@ -224,13 +226,15 @@ class DriverCore(DriverOptions):
         updates = 0
         while not self._stop.is_set():
             started = self._loop.time()
-            hint = await self.call(self.driver.update_info)
+            hint = await self._update()
             if self.dump_count:
-                if updates == self.dump_count:
+                # C polls the rounds of a dump back to back, then prints the tree
+                updates += 1
+                if updates >= self.dump_count:
                     sys.stdout.write(self.state.tree_text())
                     sys.stdout.flush()
                     return 0
-                updates += 1
+                continue
             wait = float(self.poll_interval)
             if hint is not None:
                 wait = min(wait, max(0.0, hint))
@@ -247,6 +251,23 @@ class DriverCore(DriverOptions):
                 wait = deadline - self._loop.time()
             self._wake.clear()
         return self.exit_status
+
+    async def _update(self) -> float | None:
+        """One poll. A driver bug (an exception out of ``update_info``) must not end the
+        driver: the data it could not read goes stale, the error is logged (with its
+        traceback at debug level 1), and the next poll tries again."""
+        try:
+            return await self.call(self.driver.update_info)
+        except Exception as e:
+            allowed, suppressed = self._update_errors.allow()
+            if allowed:
+                more = f" ({suppressed} more not logged)" if suppressed else ""
+                log.error(f"Driver error while polling the device: {e!r}{more}")
+                if log.effective_debug >= 1:
+                    import traceback
+                    log.debug(1, "".join(traceback.format_exception(e)).rstrip())
+            self.state.datastale()
+            return None
 
     def _check_ignorelb(self) -> None:
         s = self.state
