@@ -1,0 +1,231 @@
+"""A serial line as C NUT's ``drivers/serial.c`` drives it, over pyserial.
+
+pyserial opens the device and handles the modem lines; the line discipline is then set
+exactly as C sets it (raw 8N1 at the given speed, then the driver's canonical-mode
+tweaks), and reads follow C's ``select_read``: one ``read()`` after waiting for the
+descriptor, so in canonical mode one call returns one reply line, and a reply without its
+terminator is a timeout, as with C.
+
+Every call blocks: drivers call them from their device thread (the driver core runs the
+hooks in a worker thread), never from the event loop.
+"""
+
+from __future__ import annotations
+
+import errno
+import fcntl
+import os
+import select
+import struct
+import termios
+import time
+
+# Modem lines, as <sys/ioctl.h> numbers them (TIOCM_*).
+TIOCM_LE, TIOCM_DTR, TIOCM_RTS, TIOCM_ST, TIOCM_SR = 0x001, 0x002, 0x004, 0x008, 0x010
+TIOCM_CTS, TIOCM_CAR, TIOCM_RNG, TIOCM_DSR = 0x020, 0x040, 0x080, 0x100
+TIOCM_CD, TIOCM_RI = TIOCM_CAR, TIOCM_RNG
+
+# errno values after which the descriptor is no use any more (device unplugged, pty
+# master gone): the port is closed and reopened by the next caller that wants it.
+GONE_ERRNOS = frozenset({errno.EIO, errno.ENXIO, errno.ENODEV, errno.EBADF, errno.EPIPE})
+
+_SPEEDS = {rate: getattr(termios, f"B{rate}") for rate in
+           (1200, 2400, 4800, 9600, 19200, 38400, 57600, 115200) if hasattr(termios, f"B{rate}")}
+
+
+class PortOpenError(OSError):
+    """The device could not be opened (C: ``ser_open_error``)."""
+
+
+class PortLockedError(OSError):
+    """Another process holds the port's lock (C: ``flock`` in ``lock_set``)."""
+
+
+def _pyserial():
+    import serial  # pyserial; loaded only by the serial drivers
+
+    return serial
+
+
+class SerialPort:
+    """One serial device. ``open()`` may be called again after ``close()`` (reconnect)."""
+
+    def __init__(self, path: str, speed: int = 2400, lock: bool = True) -> None:
+        self.path = path
+        self.speed = speed
+        self.lock = lock
+        self._serial = None  # pyserial Serial
+        self.fd: int | None = None
+        self._canonical: dict | None = None  # the last set_canonical() arguments
+
+    # ---- life cycle
+
+    @property
+    def is_open(self) -> bool:
+        return self.fd is not None
+
+    def open(self, dtr: bool | None = None, rts: bool | None = None) -> None:
+        """``ser_open`` + ``ser_set_speed``: open without becoming the controlling tty,
+        take the exclusive lock, set raw 8N1 at ``speed`` and drop pending input.
+        ``dtr``/``rts`` set the lines as the port opens (None: as the kernel leaves
+        them); modem-line errors are ignored, as C ignores them (a pty has none)."""
+        serial = _pyserial()
+        ser = serial.Serial()
+        ser.port = self.path
+        ser.baudrate = self.speed
+        # pyserial drives DTR/RTS while opening unless told that flow control owns them;
+        # the flow-control bits it would set are overwritten by _set_raw below
+        ser.dsrdtr = dtr is None
+        ser.rtscts = rts is None
+        if dtr is not None:
+            ser.dtr = dtr
+        if rts is not None:
+            ser.rts = rts
+        try:
+            ser.open()
+        except serial.SerialException as e:
+            err = e.errno if isinstance(e.errno, int) else errno.EIO
+            raise PortOpenError(err, os.strerror(err), self.path) from None
+        fd = ser.fileno()
+        if self.lock:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError as e:
+                ser.close()
+                raise PortLockedError(e.errno, f"{self.path} is locked by another process") from None
+        self._serial, self.fd = ser, fd
+        self._set_raw()
+        if self._canonical is not None:
+            self.set_canonical(**self._canonical)
+
+    def _set_raw(self) -> None:
+        iflag, oflag, cflag, lflag, _, _, cc = termios.tcgetattr(self.fd)
+        speed = _SPEEDS.get(self.speed, termios.B2400)
+        cc = list(cc)
+        cc[termios.VMIN] = 1
+        cc[termios.VTIME] = 0
+        attrs = [termios.IGNPAR, 0, termios.CS8 | termios.CLOCAL | termios.CREAD, 0,
+                 speed, speed, cc]
+        termios.tcflush(self.fd, termios.TCIFLUSH)
+        termios.tcsetattr(self.fd, termios.TCSANOW, attrs)
+
+    def set_canonical(self, eol: bytes, *, igncr: bool = False, no_signals: bool = False,
+                      disable: tuple[str, ...] = ("VEOF", "VERASE", "VINTR", "VKILL",
+                                                  "VQUIT", "VSUSP", "VSTART", "VSTOP"),
+                      flush: bool = False) -> None:
+        """Line-at-a-time input as the Q* and APC drivers ask for it: ICANON with ``eol``
+        as VEOL and the named special characters disabled. Remembered and applied again
+        when the port is reopened."""
+        self._canonical = dict(eol=eol, igncr=igncr, no_signals=no_signals,
+                               disable=disable, flush=flush)
+        attrs = termios.tcgetattr(self.fd)
+        iflag, oflag, cflag, lflag, ispeed, ospeed, cc = attrs
+        cc = list(cc)
+        lflag |= termios.ICANON
+        if no_signals:
+            cflag |= termios.CS8 | termios.CLOCAL | termios.CREAD
+            lflag &= ~(termios.ISIG | termios.IEXTEN)
+            iflag &= ~(termios.IXON | termios.IXOFF)
+        if igncr:
+            iflag |= termios.IGNCR | termios.IGNPAR
+        for name in disable:
+            cc[getattr(termios, name)] = b"\0"  # _POSIX_VDISABLE on Linux
+        cc[termios.VEOL] = eol
+        if flush:
+            termios.tcflush(self.fd, termios.TCIOFLUSH)
+        termios.tcsetattr(self.fd, termios.TCSANOW,
+                          [iflag, oflag, cflag, lflag, ispeed, ospeed, cc])
+
+    def clear_hupcl(self) -> None:
+        """Keep the modem lines as they are when the port is closed (genericups)."""
+        attrs = termios.tcgetattr(self.fd)
+        attrs[2] &= ~termios.HUPCL
+        termios.tcsetattr(self.fd, termios.TCSANOW, attrs)
+
+    def close(self) -> None:
+        ser, self._serial, self.fd = self._serial, None, None
+        if ser is not None:
+            try:
+                ser.close()
+            except OSError:
+                pass
+
+    # ---- modem lines
+
+    def set_dtr(self, state: bool) -> bool:
+        """False if the line could not be set (C ignores that; a pty has no lines)."""
+        return self._set_line(TIOCM_DTR, state)
+
+    def set_rts(self, state: bool) -> bool:
+        return self._set_line(TIOCM_RTS, state)
+
+    def _set_line(self, line: int, state: bool) -> bool:
+        # the ioctl itself rather than pyserial's setter, so a failure is reported, not raised
+        request = termios.TIOCMBIS if state else termios.TIOCMBIC
+        try:
+            fcntl.ioctl(self.fd, request, struct.pack("I", line))
+        except OSError:
+            return False
+        return True
+
+    def modem_lines(self) -> int:
+        """TIOCMGET: the TIOCM_* bits of all lines. Raises OSError."""
+        buf = fcntl.ioctl(self._fd(), termios.TIOCMGET, struct.pack("I", 0))
+        return struct.unpack("I", buf)[0]
+
+    def set_modem_lines(self, bits: int) -> None:
+        """TIOCMSET: raise exactly the output lines in ``bits``. Raises OSError."""
+        fcntl.ioctl(self._fd(), termios.TIOCMSET, struct.pack("I", bits & 0xFFFFFFFF))
+
+    def send_break(self, duration: int = 0) -> None:
+        termios.tcsendbreak(self._fd(), duration)
+
+    # ---- data
+
+    def _fd(self) -> int:
+        if self.fd is None:
+            raise OSError(errno.EBADF, os.strerror(errno.EBADF))
+        return self.fd
+
+    def flush_io(self) -> None:
+        """``ser_flush_io``: drop unread input and unsent output."""
+        termios.tcflush(self._fd(), termios.TCIOFLUSH)
+
+    def flush_output(self) -> None:
+        termios.tcflush(self._fd(), termios.TCOFLUSH)
+
+    def write(self, data: bytes, pace: float = 0.0) -> int:
+        """``ser_send_buf_pace``: all of ``data``, one byte at a time with ``pace``
+        seconds after each when pacing. Returns the count written; raises OSError."""
+        fd = self._fd()
+        sent = 0
+        while sent < len(data):
+            chunk = data[sent:sent + 1] if pace else data[sent:]
+            try:
+                n = os.write(fd, chunk)
+            except BlockingIOError:
+                select.select([], [fd], [], 1.0)
+                continue
+            if n < 1:
+                return sent
+            sent += n
+            if pace:
+                time.sleep(pace)
+        return sent
+
+    def read(self, size: int, timeout: float) -> bytes:
+        """``select_read``: wait up to ``timeout`` seconds, then one ``read()``. b"" on
+        timeout; raises OSError on errors (a pty whose other side is gone gives EIO)."""
+        fd = self._fd()
+        ready, _, _ = select.select([fd], [], [], max(0.0, timeout))
+        if not ready:
+            return b""
+        try:
+            return os.read(fd, size)
+        except BlockingIOError:
+            return b""
+
+
+def is_gone(exc: OSError) -> bool:
+    """True if ``exc`` means the device went away and the port must be reopened."""
+    return exc.errno in GONE_ERRNOS
