@@ -229,3 +229,29 @@ class SerialPort:
 def is_gone(exc: OSError) -> bool:
     """True if ``exc`` means the device went away and the port must be reopened."""
     return exc.errno in GONE_ERRNOS
+
+
+class CommFailures:
+    """``ser_comm_fail``/``ser_comm_good``: "Communications with UPS lost: <why>" for the
+    first ten failures in a row, then only every tenth (with a warning at the tenth and
+    every hundredth), and "re-established" once a read works again."""
+
+    LIMIT, RATE = 10, 100
+
+    def __init__(self, log) -> None:
+        self.log = log
+        self.count = 0
+
+    def fail(self, why: str) -> None:
+        self.count += 1
+        if self.count == self.LIMIT or self.count % self.RATE == 0:
+            self.log.warning("Warning: excessive comm failures, limiting error reporting")
+        if self.count > self.LIMIT and self.count % self.LIMIT:
+            return
+        self.log.warning(f"Communications with UPS lost: {why}")
+
+    def good(self) -> None:
+        if not self.count:
+            return
+        self.log.notice("Communications with UPS re-established")
+        self.count = 0
