@@ -14,6 +14,7 @@ import click
 # name -> ("module", "attribute of a click.Command in it")
 SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "demo": ("nutpy.demo", "command"),
+    "sim": ("nutpy.sim.cli", "command"),
 }
 
 

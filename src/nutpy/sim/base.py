@@ -80,6 +80,9 @@ class SimDevice:
             return half + self.eol
         return answer
 
+    def plugged_into(self, port) -> None:
+        """Called when the device is (re)connected to ``port``."""
+
     def feed(self, data: bytes, now: float) -> bytes:
         raise NotImplementedError
 

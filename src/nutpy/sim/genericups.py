@@ -33,6 +33,10 @@ class ContactClosureUps(SimDevice):
         self._sd_since: float | None = None
         self._breaks = 0
         self.last_outputs = 0
+        self.publish()
+
+    def plugged_into(self, port) -> None:
+        self.lines.attach(port.slave_name)
 
     @property
     def cable(self):

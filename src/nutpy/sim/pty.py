@@ -124,6 +124,7 @@ class Runner:
         self.lock = device.lock
 
     def start(self) -> "Runner":
+        self.device.plugged_into(self.port)
         self._thread = threading.Thread(target=self._loop, name="ups-sim", daemon=True)
         self._thread.start()
         return self
@@ -153,5 +154,7 @@ class Runner:
                 self.port.unplug()
             elif want_replug:
                 self.port.replug()
+                with self.lock:
+                    self.device.plugged_into(self.port)
             if out and self.port.plugged:
                 self.port.write(out)
