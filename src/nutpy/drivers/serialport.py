@@ -255,3 +255,64 @@ class CommFailures:
             return
         self.log.notice("Communications with UPS re-established")
         self.count = 0
+
+
+def open_port(port: SerialPort, log, **lines) -> None:
+    """``ser_open``: open or exit as C does ("Unable to open <port>: <error>", then
+    "Fatal error: unusable configuration"; a held lock: "<port> is locked by another
+    process"). The hints printed in between are nutpy's own words."""
+    try:
+        port.open(**lines)
+    except PortLockedError as e:
+        log.fatal(e.strerror)
+    except PortOpenError as e:
+        import sys
+
+        out = [f"\nUnable to open {port.path}: {e.strerror}\n"]
+        try:
+            st = os.stat(port.path)
+        except OSError:
+            out.append("Things to try:\n\n - Check 'port=' in ups.conf (does the device exist?)\n"
+                       "\n - Check the permissions of every directory on the way\n")
+        else:
+            import grp
+            import pwd
+
+            def name(lookup, ident):
+                try:
+                    return lookup(ident)[0]
+                except KeyError:
+                    return str(ident)
+            out.append(f"  Current user id: {name(pwd.getpwuid, os.getuid())} ({os.getuid()})")
+            out.append(f"Serial port owner: {name(pwd.getpwuid, st.st_uid)} ({st.st_uid})")
+            out.append(f"Serial port group: {name(grp.getgrgid, st.st_gid)} ({st.st_gid})")
+            out.append(f"     Mode of port: {st.st_mode & 0o7777:04o}\n")
+            out.append("Things to try:\n\n - Another port, or this one with permissions that let "
+                       "the driver's user in\n\n - Running the driver as a user who may open it "
+                       "('user=...' in ups.conf, or upsdrvctl -u)\n")
+        print("\n".join(out))
+        sys.stdout.flush()
+        log.fatal("Fatal error: unusable configuration")
+
+
+class DriverLog:
+    """The logger the protocol modules are given: C's priorities (``crit`` included and
+    ``syslog_debug`` for ``upslogx(LOG_DEBUG, ...)``) over nutpy's log."""
+
+    def __init__(self, log) -> None:
+        self._log = log
+
+    def __getattr__(self, name):
+        return getattr(self._log, name)
+
+    def crit(self, msg: str) -> None:
+        write = getattr(self._log, "_write", None)
+        if write is not None:
+            write(2, msg)
+        else:
+            self._log.error(msg)
+
+    def syslog_debug(self, msg: str) -> None:
+        write = getattr(self._log, "_write", None)
+        if write is not None and self._log.quiet < 1:
+            write(7, msg)

@@ -297,7 +297,7 @@ class Blazer:
 
     def init_info(self, now: int) -> None:
         log = self.log
-        log.debug(0, DEPRECATION)
+        log.syslog_debug(DEPRECATION)
         protocol = self.getval("protocol")
         found = False
         for index, (name, status, _, _) in enumerate(PROTOCOLS):
