@@ -119,9 +119,9 @@ class Q1Ups(SimDevice):
             return [max(0, min(0xFFFF, round(v * 256 * 51 / mult))).to_bytes(2, "big"),
                     bytes([mult])]
         period = 20000
-        bmult = 30
-        while self.battery_voltage * 510 / bmult > 255:
-            bmult += 30
+        # battery volts = value * multiplier / 510: the pair closest to the voltage
+        target = self.battery_voltage * 510
+        bmult = min(range(1, 256), key=lambda m: (abs(min(255, round(target / m)) * m - target), m))
         parts = [*volts(self.input_voltage), *volts(output), bytes([load & 0xFF]),
                  period.to_bytes(2, "big"), round(self.frequency * period).to_bytes(3, "big"),
                  bytes([max(1, min(255, round(self.battery_voltage * 510 / bmult)))]),
