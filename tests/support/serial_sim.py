@@ -89,9 +89,11 @@ class Rig:
         return argv + list(flags)
 
     def dump(self, prog: str, options: dict[str, str | None] | None = None, ups: str = "sim",
-             timeout: float = 60) -> tuple[dict[str, str], subprocess.CompletedProcess]:
+             timeout: float = 60, interval: int = 1
+             ) -> tuple[dict[str, str], subprocess.CompletedProcess]:
         """The driver's ``-d 1`` output as a dict."""
-        proc = subprocess.run(self.argv(prog, ups, options or {}, "-d", "1"), env=self.env(),
+        proc = subprocess.run(self.argv(prog, ups, options or {}, "-d", "1", "-i", str(interval)),
+                              env=self.env(),
                               capture_output=True, text=True, timeout=timeout,
                               stdin=subprocess.DEVNULL)
         return parse_dump(proc.stdout), proc
@@ -176,10 +178,50 @@ class DriverProcess:
         return int(words[-1][2])
 
     def wait_value(self, name: str, value: str, timeout: float = 30) -> dict[str, str]:
+        return self.wait_values({name: value}, timeout)
+
+    def wait_values(self, expected: dict[str, str | None], timeout: float = 30) -> dict[str, str]:
+        """Wait until the published data show ``expected`` (None: variable absent)."""
+        last: list[dict] = [{}]
+
         def check():
-            values, _ = self.dump()
-            return values if values.get(name) == value else None
-        return wait_for(check, timeout, interval=0.2, what=f"{name} = {value!r}")
+            values, stale = self.dump()
+            last[0] = {k: values.get(k) for k in expected}
+            return values if last[0] == expected and not stale else None
+        try:
+            return wait_for(check, timeout, interval=0.1, what=f"{expected}")
+        except TimeoutError:
+            raise AssertionError(f"expected {expected}, last seen {last[0]}") from None
+
+    def watch(self, line: str, device, timeout: float = 120):
+        """Start watching the driver's broadcasts; the returned thread's ``result`` is the
+        device's command count at the moment ``line`` (e.g. DATASTALE) came."""
+        import threading
+
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        sock.settimeout(timeout)
+        sock.connect(str(self.sock_path))
+        watcher = threading.Thread(target=lambda: None)
+        watcher.result = None
+
+        def run():
+            tok = Tokenizer()
+            with sock:
+                try:
+                    while watcher.result is None:
+                        data = sock.recv(65536)
+                        if not data:
+                            return
+                        for words in (ln.words for ln in tok.feed(data)):
+                            if words == [line]:
+                                watcher.result = len(device.commands())
+                                return
+                except OSError:
+                    return
+        watcher = threading.Thread(target=run, daemon=True)
+        watcher.result = None
+        watcher.start()
+        return watcher
 
     def wait_stale(self, stale: bool = True, timeout: float = 60) -> None:
         wait_for(lambda: self.dump()[1] == stale, timeout, interval=0.2,

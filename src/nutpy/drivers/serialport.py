@@ -33,6 +33,15 @@ _SPEEDS = {rate: getattr(termios, f"B{rate}") for rate in
            (1200, 2400, 4800, 9600, 19200, 38400, 57600, 115200) if hasattr(termios, f"B{rate}")}
 
 
+def _tc(fn, *args):
+    """A termios call whose failure is an OSError like every other port error."""
+    try:
+        return fn(*args)
+    except termios.error as e:
+        err = e.args[0] if e.args and isinstance(e.args[0], int) else errno.EIO
+        raise OSError(err, os.strerror(err)) from None
+
+
 class PortOpenError(OSError):
     """The device could not be opened (C: ``ser_open_error``)."""
 
@@ -99,15 +108,15 @@ class SerialPort:
             self.set_canonical(**self._canonical)
 
     def _set_raw(self) -> None:
-        iflag, oflag, cflag, lflag, _, _, cc = termios.tcgetattr(self.fd)
+        iflag, oflag, cflag, lflag, _, _, cc = _tc(termios.tcgetattr, self.fd)
         speed = _SPEEDS.get(self.speed, termios.B2400)
         cc = list(cc)
         cc[termios.VMIN] = 1
         cc[termios.VTIME] = 0
         attrs = [termios.IGNPAR, 0, termios.CS8 | termios.CLOCAL | termios.CREAD, 0,
                  speed, speed, cc]
-        termios.tcflush(self.fd, termios.TCIFLUSH)
-        termios.tcsetattr(self.fd, termios.TCSANOW, attrs)
+        _tc(termios.tcflush, self.fd, termios.TCIFLUSH)
+        _tc(termios.tcsetattr, self.fd, termios.TCSANOW, attrs)
 
     def set_canonical(self, eol: bytes, *, igncr: bool = False, no_signals: bool = False,
                       disable: tuple[str, ...] = ("VEOF", "VERASE", "VINTR", "VKILL",
@@ -118,7 +127,7 @@ class SerialPort:
         when the port is reopened."""
         self._canonical = dict(eol=eol, igncr=igncr, no_signals=no_signals,
                                disable=disable, flush=flush)
-        attrs = termios.tcgetattr(self.fd)
+        attrs = _tc(termios.tcgetattr, self.fd)
         iflag, oflag, cflag, lflag, ispeed, ospeed, cc = attrs
         cc = list(cc)
         lflag |= termios.ICANON
@@ -132,15 +141,15 @@ class SerialPort:
             cc[getattr(termios, name)] = b"\0"  # _POSIX_VDISABLE on Linux
         cc[termios.VEOL] = eol
         if flush:
-            termios.tcflush(self.fd, termios.TCIOFLUSH)
-        termios.tcsetattr(self.fd, termios.TCSANOW,
-                          [iflag, oflag, cflag, lflag, ispeed, ospeed, cc])
+            _tc(termios.tcflush, self.fd, termios.TCIOFLUSH)
+        _tc(termios.tcsetattr, self.fd, termios.TCSANOW,
+            [iflag, oflag, cflag, lflag, ispeed, ospeed, cc])
 
     def clear_hupcl(self) -> None:
         """Keep the modem lines as they are when the port is closed (genericups)."""
-        attrs = termios.tcgetattr(self.fd)
+        attrs = _tc(termios.tcgetattr, self.fd)
         attrs[2] &= ~termios.HUPCL
-        termios.tcsetattr(self.fd, termios.TCSANOW, attrs)
+        _tc(termios.tcsetattr, self.fd, termios.TCSANOW, attrs)
 
     def close(self) -> None:
         ser, self._serial, self.fd = self._serial, None, None
@@ -178,7 +187,7 @@ class SerialPort:
         fcntl.ioctl(self._fd(), termios.TIOCMSET, struct.pack("I", bits & 0xFFFFFFFF))
 
     def send_break(self, duration: int = 0) -> None:
-        termios.tcsendbreak(self._fd(), duration)
+        _tc(termios.tcsendbreak, self._fd(), duration)
 
     # ---- data
 
@@ -189,10 +198,13 @@ class SerialPort:
 
     def flush_io(self) -> None:
         """``ser_flush_io``: drop unread input and unsent output."""
-        termios.tcflush(self._fd(), termios.TCIOFLUSH)
+        _tc(termios.tcflush, self._fd(), termios.TCIOFLUSH)
+
+    def flush_input(self) -> None:
+        _tc(termios.tcflush, self._fd(), termios.TCIFLUSH)
 
     def flush_output(self) -> None:
-        termios.tcflush(self._fd(), termios.TCOFLUSH)
+        _tc(termios.tcflush, self._fd(), termios.TCOFLUSH)
 
     def write(self, data: bytes, pace: float = 0.0) -> int:
         """``ser_send_buf_pace``: all of ``data``, one byte at a time with ``pace``

@@ -6,7 +6,6 @@ into the driver life cycle."""
 
 from __future__ import annotations
 
-import termios
 import time
 
 from ...common.log import log
@@ -47,15 +46,15 @@ class Link:
 
     def flush_input(self) -> None:
         if self.port.is_open:
-            termios.tcflush(self.port.fd, termios.TCIFLUSH)
+            self._guard(self.port.flush_input)
 
     def flush_output(self) -> None:
         if self.port.is_open:
-            self.port.flush_output()
+            self._guard(self.port.flush_output)
 
     def flush_io(self) -> None:
         if self.port.is_open:
-            self.port.flush_io()
+            self._guard(self.port.flush_io)
 
 
 class ApcSmartDriver(Driver):
@@ -102,8 +101,8 @@ class ApcSmartDriver(Driver):
         try:
             self.port.set_canonical(b"*", igncr=True, no_signals=True,
                                     disable=("VERASE", "VKILL", "VEOF", "VEOL2"), flush=True)
-        except termios.error as e:
-            log.fatal(f"apc_ser_set: tcsetattr({self.device_path}): {e.args[-1]}")
+        except OSError as e:
+            log.fatal(f"apc_ser_set: tcsetattr({self.device_path}): {e.strerror}")
         self.link = None
 
     def init_device(self) -> None:
