@@ -82,6 +82,7 @@ def test_q1_instant_commands_reach_the_ups(tmp_path):
                                ("beeper.toggle", None, b"Q\r")):
             device.clear_log()
             assert drv.instcmd(cmd, arg) == 0
+            rig.settle()
             assert [c for c in device.commands() if c not in polls] == [wire]
         assert device.events[-1] == "beeper off"
         assert drv.set_var("ups.delay.shutdown", "30") == 0

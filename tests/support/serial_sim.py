@@ -116,6 +116,24 @@ class Rig:
             raise AssertionError(f"{name} exited {proc.returncode}: {proc.stderr.read().decode()}")
         return driver
 
+    def settle(self, timeout: float = 10) -> None:
+        """Wait until the simulator has taken in everything the driver wrote."""
+        import fcntl
+        import struct
+        import termios
+
+        def unread() -> int:
+            master = self.port.master
+            if master is None:
+                return 0
+            try:
+                return struct.unpack("i", fcntl.ioctl(master, termios.FIONREAD, b"\0" * 4))[0]
+            except OSError:
+                return 0
+        wait_for(lambda: unread() == 0, timeout, what="the simulator to read its input")
+        with self.device.lock:  # a chunk being fed when the line emptied is done now
+            pass
+
     def polls_after(self, command: bytes, count: int, timeout: float = 30) -> None:
         """Wait until the device has seen ``command`` ``count`` more times."""
         start = self.device.commands().count(command)

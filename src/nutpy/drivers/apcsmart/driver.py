@@ -48,13 +48,14 @@ class Link:
         if self.port.is_open:
             self._guard(self.port.flush_input)
 
+    # C also drops the unsent output here (TCOFLUSH/TCIOFLUSH), which can cut off the
+    # end of the previous command (the second byte of a repeated one) when the next poll
+    # follows at once; we only ever drop what came in.
     def flush_output(self) -> None:
-        if self.port.is_open:
-            self._guard(self.port.flush_output)
+        pass
 
     def flush_io(self) -> None:
-        if self.port.is_open:
-            self._guard(self.port.flush_io)
+        self.flush_input()
 
 
 class ApcSmartDriver(Driver):

@@ -49,7 +49,9 @@ class SerialTransport:
         if not port.is_open:
             self._reopen()
         try:
-            port.flush_io()
+            # C flushes both directions; dropping unsent output could only cut off the
+            # previous command, so only the input is dropped
+            port.flush_input()
             sent = port.write(cmd)
             if sent <= 0:
                 return b""
