@@ -8,14 +8,12 @@ out here and in docs/drivers-serial.md."""
 
 from __future__ import annotations
 
-import threading
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
 from nutpy.sim.apcsmart import ApcSmartUps
 from nutpy.sim.q1 import Q1Ups
-from support.harness import wait_for
 from support.serial_sim import Rig, comparable, ours, require_c_driver
 
 pytestmark = pytest.mark.interop

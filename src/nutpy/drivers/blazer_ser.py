@@ -24,15 +24,15 @@ class BlazerSer(Driver):
 
     def make_vartable(self) -> None:
         add = self.core.addvar
-        add("cablepower", "Set cable power for serial interface")
-        add("ondelay", "Delay before UPS startup (minutes)")
-        add("offdelay", "Delay before UPS shutdown (seconds)")
-        add("runtimecal", "Parameters used for runtime calculation")
-        add("chargetime", "Nominal charge time for UPS battery")
-        add("idleload", "Minimum load to be used for runtime calculation")
-        add("norating", "Skip reading rating information from UPS", is_flag=True)
-        add("novendor", "Skip reading vendor information from UPS", is_flag=True)
-        add("protocol", "Preselect communication protocol (skip autodetection)")
+        add("cablepower", "Modem lines powering the cable: normal, reverse, both, none")
+        add("ondelay", "Minutes before the UPS powers the load again")
+        add("offdelay", "Seconds before the UPS cuts the load")
+        add("runtimecal", "Runtime calibration: runtime,load,runtime,load (s, %)")
+        add("chargetime", "Seconds to charge the battery from empty")
+        add("idleload", "Smallest load (%) the runtime estimate assumes")
+        add("norating", "Do not ask the UPS for its ratings", is_flag=True)
+        add("novendor", "Do not ask the UPS for vendor data", is_flag=True)
+        add("protocol", "Protocol to use, without autodetection")
 
     def preload(self) -> None:
         import serial  # noqa: F401

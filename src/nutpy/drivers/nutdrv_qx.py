@@ -30,21 +30,20 @@ class NutdrvQx(Driver):
 
     def make_vartable(self) -> None:
         add = self.core.addvar
-        add("offdelay", "Set shutdown delay, in seconds (default=30)")
-        add("ondelay", "Set startup delay, in seconds (default=180)")
-        add("stayoff", "If invoked the UPS won't return after a shutdown when FSD arises",
+        add("offdelay", "Seconds before the UPS cuts the load (default=30)")
+        add("ondelay", "Seconds before the UPS powers the load again (default=180)")
+        add("stayoff", "Keep the output off after a shutdown (no return with the mains)",
             is_flag=True)
-        add("pollfreq", "Set polling frequency, in seconds, to reduce data flow "
+        add("pollfreq", "Seconds between full polls; quick status polls in between "
                         f"(default={DEFAULT_POLLFREQ})")
-        add("protocol", "Preselect communication protocol (skip autodetection)")
-        add("runtimecal", "Parameters used for runtime calculation")
-        add("chargetime", "Nominal charge time for UPS battery")
-        add("idleload", "Minimum load to be used for runtime calculation")
+        add("protocol", "Protocol to use, without autodetection")
+        add("runtimecal", "Runtime calibration: runtime,load,runtime,load (s, %)")
+        add("chargetime", "Seconds to charge the battery from empty")
+        add("idleload", "Smallest load (%) the runtime estimate assumes")
         add("battery_voltage_reports_one_pack",
-            "If your device natively reports battery.voltage of a single cell/pack, multiply "
-            "that into voltage of the whole battery assembly. You may need an "
-            "override.battery.packs=N setting also.", is_flag=True)
-        add("cablepower", "Set cable power for serial interface")
+            "The device reports the voltage of one battery pack: multiply it by "
+            "battery.packs (see override.battery.packs)", is_flag=True)
+        add("cablepower", "Modem lines powering the cable: normal, reverse, both, none")
         from .qx import subdrivers
 
         for sub in subdrivers():
@@ -94,7 +93,7 @@ class NutdrvQx(Driver):
         self.engine = QxEngine(self.state, self.transport, self.getval, self.testvar,
                                subdrivers(), log=self._engine_log(),
                                upsname=self.core.upsname or "",
-                               debug_level=lambda: log.effective_debug)
+                               debug_level=lambda: log.effective_debug, sleep=time.sleep)
         if not self.engine.match_subdriver():
             log.fatal("Device not supported!")
         self.engine.init_ups()

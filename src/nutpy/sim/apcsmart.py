@@ -18,8 +18,6 @@ Control (besides the common ones): ``power fail|ok``, ``battery low|ok``,
 
 from __future__ import annotations
 
-import time
-
 from .base import SimDevice, on_off
 
 CR_LF = b"\r\n"
@@ -88,7 +86,6 @@ class ApcSmartUps(SimDevice):
         self._repeat: tuple[str, float] | None = None
         self._pending_alerts = b""
         self._shutdown_at: float | None = None
-        self._events_at: list[tuple[float, str]] = []
 
     # ---- state
 
@@ -306,6 +303,3 @@ class ApcSmartUps(SimDevice):
         return (super().help() + "; power fail|ok; battery low|ok; replace on|off; "
                 "overload on|off; set <char>|model <value>; mode dumb|smart")
 
-
-def _now() -> float:
-    return time.monotonic()

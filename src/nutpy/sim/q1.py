@@ -24,9 +24,23 @@ import re
 from .base import SimDevice, on_off
 
 DIALECTS = ("megatec", "mustek", "megatec/old", "zinto", "q1", "voltronic-qs",
-            "voltronic-qs-hex")
+            "voltronic-qs-hex", "voltronic")
 _STATUS_COMMAND = {"megatec": b"Q1", "zinto": b"Q1", "q1": b"Q1", "mustek": b"QS",
-                   "megatec/old": b"D", "voltronic-qs": b"QS", "voltronic-qs-hex": b"QS"}
+                   "megatec/old": b"D", "voltronic-qs": b"QS", "voltronic-qs-hex": b"QS",
+                   "voltronic": b"QGS"}
+# Voltronic Power replies that do not follow the simulated state (a P01 line-interactive
+# 1 kVA unit); QGS, QMOD, QBV and QWS are built from the state
+VOLTRONIC_REPLIES = {
+    b"QPI": b"(PI01\r", b"QRI": b"(230.0 004 024.0 50.0\r",
+    b"QMD": b"(#######OLHVT1K0 ###1000 80 1/1 230 230 02 12.0\r",
+    b"QMF": b"(#####VOLTRONIC\r", b"QVFW": b"(VERFW:00322.02\r", b"QID": b"(685653211455\r",
+    b"QFLAG": b"(EpashcjDbroegfl\r", b"QBYV": b"(264 170\r", b"QBYF": b"(53.0 47.0\r",
+    b"QHE": b"(242 218\r", b"QFRE": b"(53.0 47.0\r",
+    b"F": b"#230.0 004 024.0 50.0\r", b"I": b"#VOLTRONIC       OLHVT1K0   00322.02  \r",
+}
+VOLTRONIC_COMMANDS = re.compile(rb"^(SOFF|SON|CS|CT|TL?|T\.[2-9]|T\d\d|BZO(N|FF)|S(\.[2-9]|\d\d)"
+                                rb"(R\d{4})?|P[ED][A-Z]|HE[HL]\d{3}|FRE[HL]\d\d\.\d|PHV\d{3}|"
+                                rb"PLV\d{3}|PGF\d\d\.\d|PSF\d\d\.\d|BATG?N\d+)$")
 _SHUTDOWN = re.compile(rb"^S(\.[2-9]|0[1-9]|10)(?:R(\d{4}))?$")
 _TEST = re.compile(rb"^T(\d\d)$")
 
@@ -46,6 +60,8 @@ _FIELDS = {
     "serial": ("serial", str), "runtime": ("runtime", str), "vendor_layout": ("vendor_layout", str),
     "battery_format": ("battery_format", str), "protocol_letter": ("protocol_letter", str),
     "unknown": ("unknown", str), "ack": ("ack", str), "dialect": ("dialect", str),
+    "battery.charge": ("battery_charge", int), "battery.runtime": ("battery_runtime", int),
+    "warnings": ("warnings", str),
 }
 
 
@@ -84,6 +100,9 @@ class Q1Ups(SimDevice):
         self.vendor_layout = "classic"   # or "ic" (Megatec IC: mfr+serial, model+runtime)
         self.battery_format = "%04.1f"   # "%4.2f" for units giving the voltage per cell
         self.protocol_letter = "V" if dialect == "voltronic-qs" else "P"
+        self.battery_charge = 100             # voltronic QBV
+        self.battery_runtime = 255            # voltronic QBV, minutes
+        self.warnings = "0" * 64              # voltronic QWS bits
         self.unknown = "nak" if dialect.startswith("voltronic") else "echo"
         self.ack = ""                    # reply to accepted commands: "", "ACK" or "(ACK"
         self.drain = 0.0                 # V per minute at full load while on battery
@@ -174,9 +193,48 @@ class Q1Ups(SimDevice):
     def accepted(self) -> bytes:
         return (self.ack + "\r").encode() if self.ack else b""
 
+    def voltronic_status(self) -> bytes:
+        output = self.output_voltage if self._off_since is None else 0.0
+        load = self.load if self._off_since is None else 0
+        bits = "".join("1" if b else "0" for b in (
+            self.utility_fail, self.battery_low, self.boost, self.failed, False, self.testing,
+            self.shutdown_active, not self.beeper, False, False))
+        kind = "01" if self.standby else "10"
+        return (f"({self.input_voltage:05.1f} {self.frequency:04.1f} {output:05.1f} "
+                f"{self.frequency:04.1f} {load * 0.04:05.1f} {load:03d} 369.1 ---.- "
+                f"{self.battery_voltage:05.1f} ---.- {self.temperature:05.1f} {kind}{bits}\r"
+                ).encode()
+
+    def voltronic(self, cmd: bytes, line: bytes) -> bytes:
+        if cmd == b"QGS":
+            return self.voltronic_status()
+        if cmd == b"QMOD":
+            mode = "D" if self.shutdown_active else "T" if self.testing else \
+                "B" if self.utility_fail else "L"
+            return f"({mode}\r".encode()
+        if cmd == b"QBV":
+            return (f"({self.battery_voltage:05.1f} 02 01 {self.battery_charge:03d} "
+                    f"{self.battery_runtime:03d}\r").encode()
+        if cmd == b"QWS":
+            return f"({self.warnings}\r".encode()
+        if cmd in VOLTRONIC_REPLIES:
+            return VOLTRONIC_REPLIES[cmd]
+        if VOLTRONIC_COMMANDS.match(cmd):
+            self.events.append(f"command {line.decode()}")
+            if cmd.startswith(b"BZ"):
+                self.beeper = cmd == b"BZON"
+            if cmd.startswith(b"T") and cmd != b"TL":
+                self.testing = True
+            if cmd == b"CT":
+                self.testing = False
+            return b"(ACK\r"
+        return self.nak
+
     def handle(self, line: bytes, now: float) -> bytes:
         cmd = line.upper()
         d = self.dialect
+        if d == "voltronic":
+            return self.voltronic(cmd, line)
         if cmd == _STATUS_COMMAND[d]:
             return self.status_line()
         if cmd == b"F" and d not in ("q1", "voltronic-qs-hex"):

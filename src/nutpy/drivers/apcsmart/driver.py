@@ -71,12 +71,12 @@ class ApcSmartDriver(Driver):
 
     def make_vartable(self) -> None:
         add = self.core.addvar
-        add("ttymode", "tty discipline selection")
-        add("cable", "alternate cable (940-0095B) selection")
-        add("awd", "hard hibernate's additional wake-up delay")
-        add("sdtype", "simple shutdown method")
-        add("advorder", "advanced shutdown control")
-        add("cshdelay", "CS hack delay")
+        add("ttymode", "Line discipline: canonical (default) or raw")
+        add("cable", "Cable: 940-0095B (DTR raised, RTS low)")
+        add("awd", "Extra wake-up delay of the @ shutdown, in 6-minute units")
+        add("sdtype", "Shutdown method 0-5 (S/@ by power state, S+@, Z, K, CS, @)")
+        add("advorder", "Shutdown methods to try in turn, digits 0-4, or no")
+        add("cshdelay", "Seconds between U and S of the CS shutdown")
 
     def preload(self) -> None:
         import serial  # noqa: F401

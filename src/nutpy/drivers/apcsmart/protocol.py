@@ -21,7 +21,7 @@ import errno as _errno
 import os
 import re
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Callable
 
 from ..serialport import CommFailures

@@ -3,7 +3,6 @@ lines (C ``genericups.c`` 1.42). The cable table and signal logic are in ``cable
 
 from __future__ import annotations
 
-import os
 import time
 
 from ...common.cnum import atoi
@@ -25,17 +24,17 @@ class GenericUps(Driver):
 
     def make_vartable(self) -> None:
         add = self.core.addvar
-        add("upstype", "Set UPS type (required)")
-        add("mfr", "Override manufacturer name")
-        add("model", "Override model name")
-        add("serial", "Specify the serial number")
-        add("CP", "Override cable power setting")
-        add("OL", "Override on line signal")
-        add("LB", "Override low battery signal")
-        add("RB", "Override replace battery signal")
-        add("BYPASS", "Override battery bypass signal")
-        add("SD", "Override shutdown setting")
-        add("sdtime", "Hold time for shutdown value (seconds)")
+        add("upstype", "Cable/UPS type number (required; see -h)")
+        add("mfr", "Manufacturer to publish")
+        add("model", "Model to publish")
+        add("serial", "Serial number to publish")
+        add("CP", "Output lines that power the cable (DTR, RTS)")
+        add("OL", "Input line meaning on line (CTS, DCD, RNG, DSR; -X: low)")
+        add("LB", "Input line meaning low battery")
+        add("RB", "Input line meaning replace battery")
+        add("BYPASS", "Input line meaning bypass")
+        add("SD", "Output lines (or ST: a break) that shut the UPS down")
+        add("sdtime", "Seconds to hold the shutdown lines before exiting")
 
     def help_text(self) -> str:
         from .cables import UPS_TYPES

@@ -42,13 +42,13 @@ def claim_light(engine: QxEngine) -> bool:
 
 
 def makevartable(addvar) -> None:
-    addvar("norating", "Skip reading rating information from UPS", True)
-    addvar("novendor", "Skip reading vendor information from UPS", True)
+    addvar("norating", "Do not ask the UPS for its ratings", True)
+    addvar("novendor", "Do not ask the UPS for vendor data", True)
     makevartable_light(addvar)
 
 
 def makevartable_light(addvar) -> None:
-    addvar("ignoresab", "Ignore 'Shutdown Active' bit in UPS status", True)
+    addvar("ignoresab", "Disregard the shutdown-active status bit", True)
 
 
 def initups(engine: QxEngine) -> None:

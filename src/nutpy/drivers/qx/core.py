@@ -17,7 +17,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Callable, Protocol
 
-from ..state import RW, STRING
+from ..state import STRING
 from .cstr import all_in, atof, atol, c_string, cformat, text, trim_m
 
 SMALLBUF = 512
@@ -135,6 +135,7 @@ class QxEngine:
     log: object = field(default_factory=NullLog)
     upsname: str = ""
     debug_level: Callable[[], int] = lambda: 0
+    sleep: Callable[[float], None] = lambda seconds: None  # the driver passes time.sleep
 
     def __post_init__(self) -> None:
         self.sub: Subdriver | None = None
