@@ -26,7 +26,8 @@ Q1_STATES = [
      "set output.voltage 210", "set beeper off"],
 ]
 STATUS = {"megatec": b"Q1\r", "mustek": b"QS\r", "megatec/old": b"D\r", "zinto": b"Q1\r",
-          "q1": b"Q1\r", "voltronic-qs": b"QS\r", "voltronic-qs-hex": b"QS\r"}
+          "q1": b"Q1\r", "voltronic-qs": b"QS\r", "voltronic-qs-hex": b"QS\r",
+          "voltronic": b"QGS\r"}
 # 2.8.3+ megatec reads the I reply in the Megatec IC layout (2.8.0: mfr/model/firmware)
 MEGATEC_I_VARS = {"device.mfr", "device.model", "ups.firmware", "ups.serial", "device.serial",
                   "battery.runtime"}
@@ -37,7 +38,14 @@ def expected_from_c(c_values: dict[str, str], dialect: str, device: Q1Ups) -> di
     want = comparable(c_values)
     if "battery.voltage" in want and dialect != "voltronic-qs-hex":
         # 2.8.3+ publishes the battery field as the device sent it (2.8.0: "%.2f")
-        want["battery.voltage"] = (device.battery_format % device.battery_voltage)[:4]
+        want["battery.voltage"] = f"{device.battery_voltage:05.1f}" if dialect == "voltronic" \
+            else (device.battery_format % device.battery_voltage)[:4]
+    nominal = want.get("battery.voltage.nominal")
+    if nominal and "battery.voltage.low" not in want:
+        # 2.8.3+ guesses low/high marks from the nominal voltage whenever it knows it
+        # (2.8.0 only when the device gave no charge or runtime)
+        want["battery.voltage.low"] = "%.2f" % (104 * float(nominal) / 120)
+        want["battery.voltage.high"] = "%.2f" % (130 * float(nominal) / 120)
     if dialect == "megatec":
         line = device.vendor_line().decode("latin-1")
         for var in MEGATEC_I_VARS:

@@ -14,9 +14,10 @@ from nutpy.sim.q1 import Q1Ups
 from support.serial_sim import Rig, ours
 
 Q1_DIALECTS = ["megatec", "mustek", "megatec/old", "zinto", "q1", "voltronic-qs",
-               "voltronic-qs-hex"]
+               "voltronic-qs-hex", "voltronic"]
 STATUS = {"megatec": b"Q1\r", "mustek": b"QS\r", "megatec/old": b"D\r", "zinto": b"Q1\r",
-          "q1": b"Q1\r", "voltronic-qs": b"QS\r", "voltronic-qs-hex": b"QS\r"}
+          "q1": b"Q1\r", "voltronic-qs": b"QS\r", "voltronic-qs-hex": b"QS\r",
+          "voltronic": b"QGS\r"}
 
 # (control commands, expected ups.status, other expected values)
 Q1_SCENARIOS = [
@@ -58,7 +59,8 @@ def test_other_dialects_and_blazer_ser(tmp_path):
     """Each dialect detected and followed through power failure and return; blazer_ser
     through the status bits. Run side by side (they mostly wait for their devices)."""
     jobs = [(d, DIALECT_SCENARIOS, "nutdrv_qx") for d in
-            ("mustek", "megatec/old", "zinto", "q1", "voltronic-qs", "voltronic-qs-hex")]
+            ("mustek", "megatec/old", "zinto", "q1", "voltronic-qs", "voltronic-qs-hex",
+             "voltronic")]
     jobs.append(("megatec", Q1_SCENARIOS[:6], "blazer_ser"))
     with ThreadPoolExecutor(len(jobs)) as pool:
         logs = list(pool.map(lambda job: run_scenarios(*job[:2], tmp_path, prog=job[2]), jobs))
@@ -164,16 +166,23 @@ def test_apcsmart_scenarios_sets_and_commands(tmp_path):
         assert b"A" in device.commands() and "panel test" in device.events
 
 
-def test_apcsmart_silence_makes_data_stale(tmp_path):
-    """Stale at the first unanswered poll, with C's message; the recovery (after ten
-    stale cycles, as C) is timed against C in tests/diff."""
+def test_apcsmart_silence_and_replug(tmp_path):
+    """Stale at the first unanswered poll, with C's message (the recovery, after ten stale
+    cycles as C's, is timed against C in tests/diff); unplugged and plugged back: found
+    again at once (C: after 60 cycles, or never)."""
     device = ApcSmartUps()
     with Rig(device, tmp_path) as rig:
         drv = rig.start(ours("apcsmart"))
         rig.control("fault silent")
         drv.wait_stale(True, timeout=60)
+        rig.control("fault none")
+        rig.control("unplug")
+        rig.control("replug")
+        rig.control("power fail")
+        drv.wait_value("ups.status", "OB", timeout=30)
         log = drv.stop()
     assert "Communications with UPS lost: serial port read timeout: 866(update_status)" in log
+    assert "the UPS is back" in log
 
 
 def shim_or_skip():
@@ -224,6 +233,11 @@ def test_genericups_cable_pulled_and_shutdown(tmp_path):
         drv.wait_value("ups.status", "OL")
         rig.control("fault silent")              # every input line low
         drv.wait_value("ups.status", "LB OB")
+        rig.control("fault none")
+        rig.control("unplug")                    # the ioctls fail: stale
+        drv.wait_stale(True)
+        rig.control("replug")                    # reopened, the cable powered again
+        drv.wait_value("ups.status", "OL")
         drv.stop()
         device.control("set upstype 2")          # APC 940-0020B: shutdown = DTR + RTS
         device.control("fault none")

@@ -70,7 +70,7 @@ class BlazerSer(Driver):
             log.fatal(str(e))
 
     def update_info(self) -> float | None:
-        self.transport.reopened = False
+        self.transport.reopened = False  # the status reply itself tells whether it is a Q1 UPS
         self.blazer.update_info(int(time.monotonic()))
         return None
 

@@ -227,15 +227,20 @@ class SerialPort:
 
     def read(self, size: int, timeout: float) -> bytes:
         """``select_read``: wait up to ``timeout`` seconds, then one ``read()``. b"" on
-        timeout; raises OSError on errors (a pty whose other side is gone gives EIO)."""
+        timeout; raises OSError on errors, EIO when the line was hung up."""
         fd = self._fd()
         ready, _, _ = select.select([fd], [], [], max(0.0, timeout))
         if not ready:
             return b""
         try:
-            return os.read(fd, size)
+            data = os.read(fd, size)
         except BlockingIOError:
             return b""
+        if not data:
+            # readable yet nothing to read: the line was hung up (device gone). C reads
+            # this as a timeout and only notices at its next write; we say so at once.
+            raise OSError(errno.EIO, os.strerror(errno.EIO))
+        return data
 
 
 def is_gone(exc: OSError) -> bool:

@@ -34,7 +34,7 @@ class SimDevice:
         self.lock = threading.RLock()
         self.fault = "none"
         self.received: list[tuple[float, bytes]] = []  # (monotonic time, command)
-        self.want_plugged: bool | None = None
+        self.plug_events: list[bool] = []  # unplug (False) / replug (True), in order
         self.rng = random.Random(seed)
         self.events: list[str] = []  # what the device did (shutdowns, tests, ...)
 
@@ -117,10 +117,10 @@ class SimDevice:
             self.fault = name
             return f"OK fault {name}"
         if cmd == "unplug":
-            self.want_plugged = False
+            self.plug_events.append(False)
             return "OK unplugged"
         if cmd == "replug":
-            self.want_plugged = True
+            self.plug_events.append(True)
             return "OK replugged"
         if cmd == "set":
             if len(args) < 2:

@@ -148,13 +148,13 @@ class Runner:
             with self.lock:
                 out = self.device.feed(data, now) if data else b""
                 out += self.device.tick(now)
-                want_unplug = self.device.want_plugged is False and self.port.plugged
-                want_replug = self.device.want_plugged is True and not self.port.plugged
-            if want_unplug:
-                self.port.unplug()
-            elif want_replug:
-                self.port.replug()
-                with self.lock:
-                    self.device.plugged_into(self.port)
+                events, self.device.plug_events = self.device.plug_events, []
+            for plugged in events:
+                if plugged and not self.port.plugged:
+                    self.port.replug()
+                    with self.lock:
+                        self.device.plugged_into(self.port)
+                elif not plugged and self.port.plugged:
+                    self.port.unplug()
             if out and self.port.plugged:
                 self.port.write(out)

@@ -159,14 +159,22 @@ class ApcSmartDriver(Driver):
                                     disable=("VERASE", "VKILL", "VEOF", "VEOL2"), flush=True)
 
     def update_info(self) -> float | None:
+        from .protocol import Fatal
+
         if self.link.gone and self.state.stale:
-            # the device went away (EIO); try to get it back at once instead of after
-            # C's 60 nudges
+            # The device went away (EIO) and may be back: reopen and examine it again at
+            # once, rather than after C's 60 nudges
             try:
                 self._reopen()
-                log.info(f"{self.device_path} is back")
             except OSError:
                 pass
+            else:
+                try:
+                    self.apc.init_info()
+                    self.apc.last_worked = 0
+                    log.info(f"{self.device_path}: the UPS is back")
+                except (Fatal, OSError) as e:
+                    log.debug(1, f"{self.device_path} reopened, no UPS yet: {e}")
         self.apc.poll_device()
         return None
 

@@ -169,7 +169,10 @@ class ApcSmart:
             for byte in data:
                 if len(buf) == buflen - 1:
                     self.comm.fail(f"serial port read overflow: {site}")
-                    self.link.flush_input()
+                    try:
+                        self.link.flush_input()
+                    except OSError:
+                        pass
                     return -1, ""
                 if byte == ENDCHAR:
                     self.comm.good()
@@ -237,12 +240,17 @@ class ApcSmart:
         return ret
 
     def flush(self, flags: int = 0) -> None:
+        """``apc_flush``; like C, a failing tcflush is ignored (the next write tells)."""
+        try:
+            if flags & AA:
+                self.link.flush_output()
+            else:
+                self.link.flush_io()
+        except OSError:
+            return
         if flags & AA:
-            self.link.flush_output()
             while self.read(D0 | TO | AA, "693(apc_flush)")[0] > 0:
                 pass
-        else:
-            self.link.flush_io()
 
     # ---- status
 
