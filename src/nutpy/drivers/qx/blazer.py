@@ -10,11 +10,11 @@ Pure like the Q* engine: the device is a ``Transport``, the clock comes in as ``
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 from typing import Callable
 
-from .core import FAILED, HANDLED, MAXTRIES, UNKNOWN, FatalError, NullLog, Transport, _scan_doubles
+from .core import (FAILED, HANDLED, MAXTRIES, UNKNOWN, FatalError, NullLog, Transport,
+                   _clamp, _clog, _cpow, _scan_doubles, fdiv)
 from .cstr import all_in, atof, atol, cformat, c_string, strspn, text
 
 PROTOCOLS = (("megatec", "Q1\r", "F\r", "I\r"), ("mustek", "QS\r", "F\r", "I\r"),
@@ -88,17 +88,14 @@ class Blazer:
         self.volt_act = self.packs * atof(value)
         if (not self.getval("runtimecal") or self.state.get("battery.charge") is None) and \
                 self.volt_low > 0 and self.volt_high > self.volt_low:
-            charge = 100 * (self.volt_act - self.volt_low) / (self.volt_high - self.volt_low)
-            self.chrg_act = min(100.0, max(0.0, charge))
+            charge = fdiv(100 * (self.volt_act - self.volt_low), self.volt_high - self.volt_low)
+            self.chrg_act = _clamp(charge, 0.0, 100.0)
             self.state.setinfo("battery.charge", "%.0f" % self.chrg_act)
         return self.volt_act
 
     def _load(self, value: str) -> float:
         self.load_act = atof(value)
-        try:
-            self.load_eff = math.pow(self.load_act / 100, self.runt_exp)
-        except (ValueError, OverflowError):
-            self.load_eff = math.nan
+        self.load_eff = _cpow(self.load_act / 100, self.runt_exp)
         if self.load_eff < self.load_low:
             self.load_eff = self.load_low
         return self.load_act
@@ -371,9 +368,9 @@ class Blazer:
             raise FatalError("Parameter out of range (runtime)")
         if lh > 100 or ll > lh or ll <= 0:
             raise FatalError("Parameter out of range (load)")
-        self.runt_exp = math.log(rl / rh) / math.log(lh / ll)
+        self.runt_exp = fdiv(_clog(fdiv(rl, rh)), _clog(fdiv(lh, ll)))
         log.debug(2, f"battery runtime exponent : {self.runt_exp:.3f}")
-        self.runt_nom = rh * math.pow(lh / 100, self.runt_exp)
+        self.runt_nom = rh * _cpow(lh / 100, self.runt_exp)
         log.debug(2, f"battery runtime nominal  : {self.runt_nom:.1f}")
         if self.chrg_act < 0:
             self.volt_low = self.volt_nom
@@ -416,11 +413,15 @@ class Blazer:
         if self.getval("runtimecal"):
             dt = now - self.lastpoll
             if self.online:
-                self.runt_est = min(self.runt_nom, self.runt_est + self.runt_nom * dt / self.chrg_time)
+                self.runt_est += fdiv(self.runt_nom * dt, self.chrg_time)
+                if self.runt_est > self.runt_nom:
+                    self.runt_est = self.runt_nom
             else:
-                self.runt_est = max(0.0, self.runt_est - self.load_eff * dt)
-            state.setinfo("battery.charge", "%.0f" % (100 * self.runt_est / self.runt_nom))
-            state.setinfo("battery.runtime", "%.0f" % (self.runt_est / self.load_eff))
+                self.runt_est -= self.load_eff * dt
+                if self.runt_est < 0:
+                    self.runt_est = 0.0
+            state.setinfo("battery.charge", "%.0f" % fdiv(100 * self.runt_est, self.runt_nom))
+            state.setinfo("battery.runtime", "%.0f" % fdiv(self.runt_est, self.load_eff))
             self.lastpoll = now
         if self.retry > MAXTRIES:
             log.notice("Communications with UPS re-established")

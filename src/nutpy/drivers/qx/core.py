@@ -444,8 +444,8 @@ class QxEngine:
         if not self.one_pack_considered:
             b.volt_act *= b.packs
         if b.chrg_act == -1 and b.volt_low > 0 and b.volt_high > b.volt_low:
-            b.chrg_act = 100 * (b.volt_act - b.volt_low) / (b.volt_high - b.volt_low)
-            b.chrg_act = min(100.0, max(0.0, b.chrg_act))
+            b.chrg_act = fdiv(100 * (b.volt_act - b.volt_low), b.volt_high - b.volt_low)
+            b.chrg_act = _clamp(b.chrg_act, 0.0, 100.0)
             self.state.setinfo("battery.charge", "%.0f" % b.chrg_act)
         return 0
 
@@ -468,7 +468,7 @@ class QxEngine:
             return
         dt = now - self.battery_lastpoll
         if self.ups_status & OL:
-            b.runt_est += b.runt_nom * dt / b.chrg_time
+            b.runt_est += fdiv(b.runt_nom * dt, b.chrg_time)
             if b.runt_est > b.runt_nom:
                 b.runt_est = b.runt_nom
         else:
@@ -483,17 +483,16 @@ class QxEngine:
             if not self.one_pack_considered:
                 b.volt_act *= b.packs
             if b.volt_act > 0 and b.volt_low > 0 and b.volt_high > b.volt_low:
-                fraction = (b.volt_act - b.volt_low) / (b.volt_high - b.volt_low)
-                fraction = min(1.0, max(0.0, fraction))
-                if fraction < b.runt_est / b.runt_nom:
+                fraction = _clamp((b.volt_act - b.volt_low) / (b.volt_high - b.volt_low), 0.0, 1.0)
+                if fraction < fdiv(b.runt_est, b.runt_nom):
                     previous = b.runt_est
                     b.runt_est = fraction * b.runt_nom
                     self.log.debug(3, f"qx_ups_walk: updating batt.runt.est from '{previous:g}' "
                                       f"to '{b.runt_est:g}'")
         if b.chrg_act == -1:
-            self.state.setinfo("battery.charge", "%.0f" % (100 * b.runt_est / b.runt_nom))
+            self.state.setinfo("battery.charge", "%.0f" % fdiv(100 * b.runt_est, b.runt_nom))
         if b.runt_act == -1 and not self._load():
-            self.state.setinfo("battery.runtime", "%.0f" % (b.runt_est / b.load_eff))
+            self.state.setinfo("battery.runtime", "%.0f" % fdiv(b.runt_est, b.load_eff))
         self.battery_lastpoll = now
 
     def init_battery(self, now: int) -> None:
@@ -559,7 +558,7 @@ class QxEngine:
             raise FatalError("Parameter out of range (runtime)")
         if lh > 100 or ll > lh or ll <= 0:
             raise FatalError("Parameter out of range (load)")
-        b.runt_exp = _clog(rl / rh) / _clog(lh / ll)
+        b.runt_exp = fdiv(_clog(fdiv(rl, rh)), _clog(fdiv(lh, ll)))
         log.debug(2, f"qx_initbattery: battery runtime exponent: {b.runt_exp:.3f}")
         b.runt_nom = rh * _cpow(lh / 100, b.runt_exp)
         log.debug(2, f"qx_initbattery: battery runtime nominal: {b.runt_nom:.1f}")
@@ -915,6 +914,25 @@ def _cpow(x: float, y: float) -> float:
         return math.pow(x, y)
     except (ValueError, OverflowError):
         return math.nan if x < 0 else math.inf
+
+
+def _clamp(x: float, lo: float, hi: float) -> float:
+    """C's two ifs: a NaN passes through."""
+    if x < lo:
+        return lo
+    if x > hi:
+        return hi
+    return x
+
+
+def fdiv(a: float, b: float) -> float:
+    """C's floating-point division: by zero gives an infinity (or NaN), not an error."""
+    try:
+        return a / b
+    except ZeroDivisionError:
+        if a == 0 or math.isnan(a):
+            return math.nan
+        return math.copysign(math.inf, a) * math.copysign(1.0, b)
 
 
 def _clog(x: float) -> float:
