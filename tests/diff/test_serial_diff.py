@@ -226,7 +226,9 @@ def test_stale_after_as_many_polls_as_c_and_recovery(tmp_path):
     same for C and ours; then both recover once the device answers (apcsmart only after
     ten stale cycles, when it nudges with Y)."""
     def one(rig, path, options, sent_while_stale):
-        drv = rig.start(path, options)
+        # Q* drivers: 3 s between polls, so the watcher has 2 s after DATASTALE before
+        # the next command (apcsmart sends nothing for ten cycles once stale)
+        drv = rig.start(path, options, interval=1 if "apcsmart" in path else 3)
         drv.wait_stale(False)
         watcher = drv.watch("DATASTALE", rig.device)
         with rig.device.lock:  # every command from here on goes unanswered
