@@ -4,6 +4,7 @@ device, faults (silence, garbage, partial replies, unplugging) and -k."""
 
 from __future__ import annotations
 
+import re
 import subprocess
 from concurrent.futures import ThreadPoolExecutor
 
@@ -181,7 +182,9 @@ def test_apcsmart_silence_and_replug(tmp_path):
         rig.control("power fail")
         drv.wait_value("ups.status", "OB", timeout=30)
         log = drv.stop()
-    assert "Communications with UPS lost: serial port read timeout: 866(update_status)" in log
+    # C's call site: the status query or a variable's, whichever the silence hit
+    assert re.search(r"Communications with UPS lost: serial port read timeout: "
+                     r"(866\(update_status\)|842\(poll_data\))", log), log
     assert "the UPS is back" in log
 
 
