@@ -219,21 +219,18 @@ class DriverProcess:
         sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         sock.settimeout(timeout)
         sock.connect(str(self.sock_path))
-        watcher = threading.Thread(target=lambda: None)
-        watcher.result = None
 
         def run():
             tok = Tokenizer()
             with sock:
                 try:
-                    while watcher.result is None:
+                    while True:
                         data = sock.recv(65536)
                         if not data:
                             return
-                        for words in (ln.words for ln in tok.feed(data)):
-                            if words == [line]:
-                                watcher.result = len(device.commands())
-                                return
+                        if any(ln.words == [line] for ln in tok.feed(data)):
+                            watcher.result = len(device.commands())
+                            return
                 except OSError:
                     return
         watcher = threading.Thread(target=run, daemon=True)
