@@ -16,6 +16,7 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "demo": ("nutpy.demo", "command"),
     "install-systemd": ("nutpy.ops.systemd", "command"),
     "check-config": ("nutpy.ops.checkconfig", "command"),
+    "sim": ("nutpy.sim.cli", "command"),
 }
 
 
