@@ -20,7 +20,8 @@ ETC = REPO / "etc"
 
 def test_samples_load_with_our_parsers():
     names = sorted(p.name for p in ETC.iterdir())
-    assert {"nut.conf", "ups.conf", "upsd.conf", "upsd.users"} <= set(names)
+    assert {"nut.conf", "ups.conf", "upsd.conf", "upsd.users", "upsmon.conf",
+            "upssched.conf"} <= set(names)
     ups = upsconf.load(str(ETC / "ups.conf"))
     assert ups.errors == []
     upsd, msgs = config.parse_upsd_conf(parseconf.read_file(str(ETC / "upsd.conf")), "upsd.conf")
@@ -28,10 +29,8 @@ def test_samples_load_with_our_parsers():
     users, msgs = config.parse_users(parseconf.read_file(str(ETC / "upsd.users")), "upsd.users")
     assert msgs == []
     assert cc.check_nut_conf((ETC / "nut.conf").read_text(), "nut.conf") == []
-    if "upsmon.conf" in names:
-        assert cc.check_upsmon_conf((ETC / "upsmon.conf").read_text(), "upsmon.conf") == []
-    if "upssched.conf" in names:
-        assert cc.check_upssched_conf((ETC / "upssched.conf").read_text(), "upssched.conf") == []
+    assert cc.check_upsmon_conf((ETC / "upsmon.conf").read_text(), "upsmon.conf") == []
+    assert cc.check_upssched_conf((ETC / "upssched.conf").read_text(), "upssched.conf") == []
 
 
 def test_samples_document_every_directive_uncommented_correctly(tmp_path):
@@ -48,6 +47,15 @@ def test_samples_document_every_directive_uncommented_correctly(tmp_path):
     assert findings == []
     assert upsconf.parse(parseconf.parse_text(("\n".join(lines) + "\n").encode()),
                          "ups.conf").sections["myups"].get("driver") == "dummy-ups"
+    # upsmon.conf and upssched.conf: the examples are a secondary's settings and a script
+    # the admin has yet to write, so only errors count
+    for name, check in (("upsmon.conf", cc.check_upsmon_conf),
+                        ("upssched.conf", cc.check_upssched_conf)):
+        lines = [line[1:] for line in (ETC / name).read_text().splitlines()
+                 if line.startswith("#") and len(line) > 1 and line[1] not in " #-"]
+        assert lines, name
+        findings = check("\n".join(lines) + "\n", name)
+        assert [f for f in findings if f.level == cc.ERROR] == [], name
 
 
 def test_samples_report_nothing():
@@ -60,7 +68,7 @@ BROKEN = {
                  "[bad]\n driver = no-such-driver\n port = z\n sdorder = first\n"),
     "upsd.conf": "MAXAGE 20\nMAXAGE soon\nBOGUS 1 2\n",
     "upsd.users": "[mon]\n password = x\n upsmon boss\n[nopass]\n actions = SET\n",
-    "upsmon.conf": ("MONITOR ups@localhost 1 mon pw primary\nMINSUPPLIES 2\n"
+    "upsmon.conf": ("MONITOR ups@localhost 1 mon pw primary\nMINSUPPLIES 3\n"
                     "POWERDOWNFLAG /etc/killpower\nSHUTDOWNCMD /nonexistent/halt\nBOGUS 1\n"),
     "upssched.conf": "CMDSCRIPT /bin/true\nAT ONBATT * START-TIMER onbatt 30\n",
 }
@@ -95,7 +103,7 @@ def test_broken_copies_name_file_and_line(tmp_path):
         ("upsd.users", 4, "warning", "user nopass has no password: it can never log in"),
         # upsmon's reader's messages, located, then what would stop upsmon at start-up
         ("upsmon.conf", None, "error", "insufficient power configured: the MONITOR lines' "
-                                       "power values add up to 1, MINSUPPLIES is 2 (upsmon "
+                                       "power values add up to 2, MINSUPPLIES is 3 (upsmon "
                                        "will not start)"),
         ("upsmon.conf", None, "warning", "SHUTDOWNCMD: /nonexistent/halt is not an executable"),
         ("upsmon.conf", 5, "warning", "invalid directive BOGUS 1"),
