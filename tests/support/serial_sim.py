@@ -131,6 +131,11 @@ class Rig:
             except OSError:
                 return 0
         wait_for(lambda: unread() == 0, timeout, what="the simulator to read its input")
+        # ... and has handled what it read: a round that took the last bytes may still be
+        # between reading them and logging them; two more rounds leave no such round
+        rounds = self.runner.rounds
+        wait_for(lambda: self.runner.rounds >= rounds + 2, timeout,
+                 what="the simulator to handle its input")
         with self.device.lock:  # a chunk being fed when the line emptied is done now
             pass
 

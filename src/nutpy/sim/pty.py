@@ -122,6 +122,9 @@ class Runner:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self.lock = device.lock
+        # Rounds of the loop completed: bytes read in one round are fed to the device before
+        # the count moves, so "the count moved twice" means "whatever was read is handled".
+        self.rounds = 0
 
     def start(self) -> "Runner":
         self.device.plugged_into(self.port)
@@ -158,3 +161,4 @@ class Runner:
                     self.port.unplug()
             if out and self.port.plugged:
                 self.port.write(out)
+            self.rounds += 1
