@@ -14,6 +14,9 @@ import click
 # name -> ("module", "attribute of a click.Command in it")
 SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "demo": ("nutpy.demo", "command"),
+    "install-systemd": ("nutpy.ops.systemd", "command"),
+    "check-config": ("nutpy.ops.checkconfig", "command"),
+    "sim": ("nutpy.sim.cli", "command"),
 }
 
 

@@ -2,7 +2,7 @@
 
 import pytest
 
-from support.harness import c_prog, help_shape, our_prog, require_c_nut
+from support.harness import c_prog, help_shape, our_prog, require_c_nut, run_as_c
 
 
 @pytest.mark.interop
@@ -12,7 +12,7 @@ def test_option_errors_as_c(nutenv, prog, args):
     require_c_nut()
     nutenv.write("ups.conf", "")
     c = nutenv.run([c_prog(prog), *args])
-    ours = nutenv.run([our_prog(prog), *args])
+    ours = run_as_c(nutenv.run, [our_prog(prog), *args])
     assert ours.returncode == c.returncode
     # glibc names the program by argv[0], which is each one's own path
     assert ours.stderr.replace(our_prog(prog), "PROG") == c.stderr.replace(c_prog(prog), "PROG")

@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from support.harness import c_prog, our_prog, require_c_nut, wait_for
+from support.harness import c_prog, our_prog, require_c_nut, run_as_c, wait_for
 
 CONF = """\
 driverpath = /lib/nut
@@ -28,8 +28,10 @@ STAMP = re.compile(r"^\s*\d+\.\d{6}\t", re.M)
 
 
 def normalise(text: str) -> str:
-    """Drop debug timestamps, the free-text hint block and C's SSL notice."""
+    """Drop debug timestamps, the free-text hint block and C's SSL notice. Test mode names
+    what it skips as NUT 2.8.1+ does ("exec/kill/signal": -c came then); 2.8.0 says less."""
     lines = []
+    text = text.replace("not calling exec/kill/signal", "not calling exec/kill")
     for line in STAMP.sub("", text).splitlines():
         if not line.strip() or (line.startswith("[D2] ") and line[5:].strip() == ""):
             continue
@@ -66,7 +68,7 @@ def conf(nutenv):
 def test_same_as_c(conf, args):
     require_c_nut()
     c = conf.run([c_prog("upsdrvctl"), *args])
-    ours = conf.run([our_prog("upsdrvctl"), *args])
+    ours = run_as_c(conf.run, [our_prog("upsdrvctl"), *args])
     assert ours.returncode == c.returncode
     if "-h" in args or not args:
         assert ours.stdout.splitlines()[0] == c.stdout.splitlines()[0]

@@ -12,7 +12,7 @@ import pytest
 
 from nutpy.clients.upslog import compile_format
 from support.client_env import SSL_NOISE
-from support.harness import c_prog, our_prog, wait_for
+from support.harness import as_c, c_prog, our_prog, wait_for
 
 FORMAT = ("%HOST% %UPSHOST% <%VAR ups.status%> %VAR battery.charge% %VAR no.such% "
           "%VAR bad% %VAR% %BOGUS% %% %hostname% %upshostx% [%VAR device.mfr%] %tail")
@@ -34,7 +34,7 @@ def run_both(server, args: list[str], name: str, seconds: float) -> list[tuple[s
     for p in procs:
         p.send_signal(signal.SIGTERM)
         out, err = p.communicate(timeout=10)
-        results.append((out, err.replace(SSL_NOISE, ""), p.returncode))
+        results.append((as_c(out), as_c(err).replace(SSL_NOISE, ""), p.returncode))
     for path in (f"/run/nut/{base}-c.pid", f"/run/nut/{base}-ours.pid"):
         if os.path.exists(path):
             os.unlink(path)

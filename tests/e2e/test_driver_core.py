@@ -13,7 +13,7 @@ import time
 
 import pytest
 
-from support.harness import alive, c_prog, our_prog, require_c_nut, require_root, wait_for
+from support.harness import alive, c_prog, our_prog, require_c_nut, require_root, run_as_c, wait_for
 
 CONF = "[u]\n  driver = dummy-ups\n  port = u.dev\n"
 DEV = "ups.status: OL\nbattery.charge: 90\nups.mfr: Acme\n"
@@ -30,7 +30,7 @@ def env(nutenv):
 def both(env, args, **kw):
     require_c_nut()
     return (env.run([c_prog("dummy-ups"), *args], **kw),
-            env.run([our_prog("dummy-ups"), *args], **kw))
+            run_as_c(env.run, [our_prog("dummy-ups"), *args], **kw))
 
 
 def strip_prog(text: str) -> str:
@@ -162,6 +162,53 @@ def test_background_start_survives_its_launcher_being_stopped(env):
     assert not pidfile.exists()
 
 
+FLAKY_DRIVER = """#!{python}
+import os
+from nutpy.drivers.base import Driver
+from nutpy.drivers.main import run
+
+class FlakyDriver(Driver):
+    name = "flaky-drv"
+    description = "test driver whose poll raises while a file exists"
+    def init_info(self):
+        self.state.setinfo("ups.status", "OL")
+    def update_info(self):
+        if os.path.exists(os.environ["BROKEN"]):
+            raise RuntimeError("the device answered nonsense")
+        self.state.dataok()
+
+raise SystemExit(run(FlakyDriver))
+"""
+
+
+def test_an_exception_in_a_poll_marks_data_stale_and_the_driver_goes_on(env):
+    """A bug in a driver's poll (an exception) must not end the daemon: the data goes stale,
+    the error is logged, and the next good poll brings the data back."""
+    import sys
+
+    prog = env.root / "flaky-drv"
+    prog.write_text(FLAKY_DRIVER.format(python=sys.executable))
+    prog.chmod(0o755)
+    broken = env.root / "broken"
+    env.write("ups.conf", "[u]\n  driver = flaky-drv\n  port = none\n  pollinterval = 1\n")
+    driver = env.start([str(prog), "-a", "u", "-u", "root", "-F"], BROKEN=str(broken))
+
+    def dump() -> bytes:
+        return query(env, b"DUMPALL\n", b"DUMPDONE\n", name="flaky-drv")
+
+    env.wait_socket("flaky-drv", "u")
+    wait_for(lambda: b"DATAOK" in dump(), 10, what="data ok")
+    broken.touch()
+    wait_for(lambda: b"DATASTALE" in dump(), 10, what="data stale after the failing poll")
+    assert driver.poll() is None
+    broken.unlink()
+    wait_for(lambda: b"DATAOK" in dump(), 10, what="data ok again")
+    assert driver.poll() is None
+    env.stop(driver)
+    assert "Driver error while polling the device: RuntimeError('the device answered " \
+           "nonsense')" in driver.stderr.read().decode()
+
+
 def test_killpower_goes_to_the_running_instance_first(env):
     """-k as NUT 2.8.1+: a running instance is told (SET driver.flag.allow_killpower 1,
     INSTCMD driver.killpower) and does the shutdown; without one, -k does it itself."""
@@ -274,7 +321,7 @@ def test_dump_matches_c(env):
     argv = ["-a", "u", "-u", "root", "-d", "1", "-i", "1"]
     pc = subprocess.Popen([c_prog("dummy-ups"), *argv], env=env.env(), text=True,
                           stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    ours = env.run([our_prog("dummy-ups"), *argv])
+    ours = run_as_c(env.run, [our_prog("dummy-ups"), *argv])
     c_out, _ = pc.communicate(timeout=30)
     assert ours.returncode == pc.returncode == 0
     mine = [l for l in ours.stdout.splitlines() if not l.startswith(OUR_EXTRA_VARS)]

@@ -508,12 +508,13 @@ def test_tcp_wrappers_server_and_user_patterns_through_upsd(stack, rules, expect
         stack.deny.write_text("")
 
 
-def test_failed_logins_are_throttled_per_address(stack):
-    """After 5 wrong passwords from 127.0.0.2 even the right one is refused there for a
-    while; 127.0.0.1 is not affected (nutpy only, docs/security.md section 2)."""
-    for _ in range(5):
+def test_failed_logins_are_slowed_never_refused(stack):
+    """Wrong passwords from 127.0.0.2 are answered late (C's reply), and the right one
+    from there still gets in at once: the throttle slows failures down and never locks a
+    user out (nutpy only, docs/security.md section 2)."""
+    for _ in range(3):
         assert auth_reply(stack.port, "wrong", "127.0.0.2") == "ERR ACCESS-DENIED"
-    assert auth_reply(stack.port, SECRET, "127.0.0.2") == "ERR ACCESS-DENIED"
+    assert auth_reply(stack.port, SECRET, "127.0.0.2") == "OK"
     assert auth_reply(stack.port, SECRET, "127.0.0.3") == "OK"
 
 

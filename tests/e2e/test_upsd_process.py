@@ -10,7 +10,16 @@ import socket
 
 import pytest
 
-from support.harness import NutEnv, c_prog, help_shape, our_prog, port_open, require_c_nut, wait_for
+from support.harness import (
+    NutEnv,
+    c_prog,
+    help_shape,
+    our_prog,
+    port_open,
+    require_c_nut,
+    run_as_c,
+    wait_for,
+)
 from support.upsd_support import FakeDriver, LineClient
 
 USERS = "[admin]\n password = secret\n actions = SET FSD\n upsmon primary\n"
@@ -30,7 +39,7 @@ def setup(env: NutEnv, ups_conf: str | None = "[fake]\n driver = fake\n port = n
 def run_both(env: NutEnv, args: list[str], timeout: float = 10, **extra):
     out = {}
     for kind, prog in (("c", c_prog("upsd")), ("ours", our_prog("upsd"))):
-        r = env.run([prog] + args, timeout=timeout, **extra)
+        r = run_as_c(env.run, [prog] + args, timeout=timeout, **extra)
         out[kind] = (r.returncode, r.stdout, r.stderr)
     return out
 

@@ -4,14 +4,13 @@ the data goes stale at once and comes back with the state the device has after t
 
 from __future__ import annotations
 
+import socket
 import subprocess
 
 import pytest
 
 from support.fakeusb import FEATURE, FakeUsbBus, apc_back_ups_cs_500, require_fakeusb
 from support.harness import NutEnv, our_prog, wait_for
-
-import socket
 
 UPS_CONF = """\
 pollinterval = 1

@@ -18,6 +18,7 @@ import pytest
 from support.harness import (
     MANY_VARS_DEV,
     NutEnv,
+    as_c,
     c_prog,
     free_port,
     help_shape,
@@ -156,7 +157,7 @@ def _have_ipv6() -> bool:
 
 def norm(result: subprocess.CompletedProcess, prog_paths: tuple[str, ...] = ()) -> tuple:
     """(stdout, stderr, rc) with C's SSL start-up line dropped and program paths unified."""
-    out, err = result.stdout, result.stderr.replace(SSL_NOISE, "")
+    out, err = as_c(result.stdout), as_c(result.stderr).replace(SSL_NOISE, "")
     for path in prog_paths:
         out = out.replace(path, "PROG")
         err = err.replace(path, "PROG")

@@ -66,6 +66,24 @@ def our_prog(name: str) -> str:
     return str(OUR_BIN / name)
 
 
+def as_c(output):
+    """Our output as C would print it: where C prints its version in text, we print
+    ``VERSION_TEXT`` (the version plus our name, tests/diff/test_version_text.py checks that
+    once); comparisons with C read past it."""
+    from nutpy import NUT_VERSION, VERSION_TEXT
+
+    if isinstance(output, bytes):
+        return output.replace(VERSION_TEXT.encode(), NUT_VERSION.encode())
+    return output.replace(VERSION_TEXT, NUT_VERSION)
+
+
+def run_as_c(run, argv, **kw) -> subprocess.CompletedProcess:
+    """``run(argv, **kw)`` (a NutEnv's run) with stdout and stderr passed through ``as_c``."""
+    r = run(argv, **kw)
+    r.stdout, r.stderr = as_c(r.stdout), as_c(r.stderr)
+    return r
+
+
 def have_c_nut() -> bool:
     return (C_SBIN / "upsd").exists() and (C_BIN / "upsc").exists()
 

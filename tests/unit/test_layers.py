@@ -9,7 +9,7 @@ import nutpy
 SRC = Path(nutpy.__file__).parent
 # lower number = lower layer; packages of one rank must not import each other either
 RANK = {"common": 0, "proto": 1, "security": 2, "client": 3, "drivers": 4, "upsd": 4,
-        "upsmon": 5, "clients": 5, "cli": 6, "demo": 6}
+        "upsmon": 5, "clients": 5, "sim": 5, "ops": 6, "cli": 6, "demo": 6}
 
 
 def imported_packages(path: Path):

@@ -94,36 +94,58 @@ class Clock:
         return self.t
 
 
-def test_throttle_locks_out_after_failures_and_backs_off():
+def test_throttle_delays_double_up_to_the_maximum():
     clock = Clock()
-    t = pw.LoginThrottle(max_failures=3, window=60, lockout=10, max_lockout=40, clock=clock)
+    t = pw.LoginThrottle(max_delay=4, max_waiting=100, clock=clock)
     a = "192.0.2.7"
-    assert t.allowed(a)
-    assert t.failure(a) == 0 and t.failure(a) == 0
-    assert t.allowed(a)
-    assert t.failure(a) == 10                      # third failure: locked
-    assert not t.allowed(a) and t.retry_after(a) == 10
-    assert t.allowed("192.0.2.8")                  # other addresses unaffected
-    clock.t += 10
-    assert t.allowed(a)
-    assert t.failure(a) == 20                      # still counting: doubled
-    clock.t += 20
-    assert t.failure(a) == 40
-    clock.t += 40
-    assert t.failure(a) == 40                      # capped
-    t.success(a)
-    assert t.allowed(a) and t.failure(a) == 0      # forgiven
+    delays = []
+    for _ in range(7):
+        delays.append(t.failure(a))
+        clock.t += 5  # each answer has gone out before the next failure
+    assert delays == [0.25, 0.5, 1, 2, 4, 4, 4]
+    assert t.failure("192.0.2.8") == 0.25         # other addresses unaffected
+    assert t.failures(a) == 7
+
+
+def test_throttle_caps_waiting_answers_per_address():
+    """At most max_waiting answers wait at a time per address; a failure beyond that is
+    to be dropped (None). A slot frees when its delay is over, even if the connection
+    went away earlier: closing connections does not buy more parallel guesses."""
+    clock = Clock()
+    t = pw.LoginThrottle(max_delay=4, max_waiting=2, clock=clock)
+    a = "192.0.2.7"
+    assert t.failure(a) == 0.25
+    assert t.failure(a) == 0.5
+    assert t.waiting(a) == 2
+    assert t.failure(a) is None                  # both slots taken
+    assert t.failure("192.0.2.9") == 0.25        # another address has its own
+    clock.t += 0.25                              # the first answer has gone out
+    assert t.waiting(a) == 1
+    assert t.failure(a) == 2                     # 4th of the run (the dropped one counts)
+    assert t.failure(a) is None
 
 
 def test_throttle_forgets_quiet_addresses_and_is_bounded():
     clock = Clock()
-    t = pw.LoginThrottle(max_failures=2, window=60, lockout=10, max_tracked=100, clock=clock)
+    t = pw.LoginThrottle(max_delay=4, max_waiting=100, window=60, max_tracked=100,
+                         clock=clock)
+    t.failure("192.0.2.1")
     t.failure("192.0.2.1")
     clock.t += 61
-    assert t.failure("192.0.2.1") == 0             # the first one expired
+    assert t.failure("192.0.2.1") == 0.25        # a quiet minute: back to the first step
     for i in range(500):
         t.failure(f"10.0.{i // 256}.{i % 256}")
     assert len(t) <= 100
+
+
+def test_throttle_reconfigured_keeps_its_count():
+    clock = Clock()
+    t = pw.LoginThrottle(max_delay=4, clock=clock)
+    t.failure("192.0.2.1")
+    clock.t += 1
+    t.configure(max_delay=16, max_waiting=1)
+    assert t.failure("192.0.2.1") == 2           # second step of 1, 2, 4, ...16
+    assert t.failure("192.0.2.1") is None        # one may wait
 
 
 def test_throttle_keys():
@@ -131,9 +153,10 @@ def test_throttle_keys():
     assert pw.throttle_key("2001:db8:1:2:aaaa::1") == pw.throttle_key("2001:db8:1:2:bbbb::9")
     assert pw.throttle_key("2001:db8:1:2::1") != pw.throttle_key("2001:db8:1:3::1")
     clock = Clock()
-    t = pw.LoginThrottle(max_failures=1, lockout=5, clock=clock)
+    t = pw.LoginThrottle(max_waiting=1, clock=clock)
     t.failure("2001:db8:1:2::1")
-    assert not t.allowed("2001:db8:1:2::99")
+    assert t.failure("2001:db8:1:2::99") is None  # the same /64
+    assert t.failure("192.0.2.1") == 0.25
 
 
 from hypothesis import assume, given, settings  # noqa: E402

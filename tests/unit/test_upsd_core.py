@@ -44,6 +44,43 @@ def test_upsd_conf_directives_and_messages():
     ]
 
 
+def test_login_failure_directives():
+    """nutpy's own directives (C 2.8.0 logs them as invalid and goes on)."""
+    c, msgs = conf("")
+    assert (c.login_failure_delay, c.login_failure_maxconn) == (4.0, 4)
+    c, msgs = conf("LOGIN_FAILURE_DELAY 2.5\nLOGIN_FAILURE_MAXCONN 1\n")
+    assert (c.login_failure_delay, c.login_failure_maxconn, msgs) == (2.5, 1, [])
+    assert conf("LOGIN_FAILURE_DELAY 0\n")[0].login_failure_delay == 0
+    assert conf("LOGIN_FAILURE_DELAY .5\n")[0].login_failure_delay == 0.5
+    c, msgs = conf("LOGIN_FAILURE_DELAY -1\nLOGIN_FAILURE_DELAY 1e3\n"
+                   "LOGIN_FAILURE_MAXCONN 0\nLOGIN_FAILURE_MAXCONN\n")
+    assert (c.login_failure_delay, c.login_failure_maxconn) == (4.0, 4)
+    assert msgs == [
+        ("error", "LOGIN_FAILURE_DELAY has non numeric value (-1)!"),
+        ("warning", "upsd.conf: invalid directive LOGIN_FAILURE_DELAY -1"),
+        ("error", "LOGIN_FAILURE_DELAY has non numeric value (1e3)!"),
+        ("warning", "upsd.conf: invalid directive LOGIN_FAILURE_DELAY 1e3"),
+        ("error", "LOGIN_FAILURE_MAXCONN must be a positive number (0)!"),
+        ("warning", "upsd.conf: invalid directive LOGIN_FAILURE_MAXCONN 0"),
+        ("warning", "upsd.conf: invalid directive LOGIN_FAILURE_MAXCONN"),
+        ("warning", "Encountered 4 config errors, those entries were ignored"),
+    ]
+
+
+def test_login_throttle_from_upsd_conf_and_reload(monkeypatch):
+    from nutpy.upsd import main
+
+    monkeypatch.delenv("NUTPY_UPSD_LOGIN_THROTTLE", raising=False)
+    t = main._login_throttle(conf("LOGIN_FAILURE_DELAY 8\nLOGIN_FAILURE_MAXCONN 2\n")[0])
+    assert (t.max_delay, t.first_delay, t.max_waiting) == (8.0, 0.5, 2)
+    t.failure("192.0.2.1")
+    again = main._login_throttle(conf("LOGIN_FAILURE_DELAY 2\n")[0], t)  # reload
+    assert again is t and (t.max_delay, t.max_waiting, t.failures("192.0.2.1")) == (2, 4, 1)
+    assert main._login_throttle(conf("LOGIN_FAILURE_DELAY 0\n")[0], t) is None
+    monkeypatch.setenv("NUTPY_UPSD_LOGIN_THROTTLE", "0")
+    assert main._login_throttle(conf("")[0]) is None
+
+
 def test_env_boolean_prefix_rule():
     assert config.env_boolean("TRUEish") is True
     assert config.env_boolean("tr") is None
@@ -249,19 +286,54 @@ def test_unescaped_live_values_from_c_drivers_read_as_c_does():
     assert d.get("ups.id").raw == "q"
 
 
-def test_failed_logins_throttled_per_address():
+def test_failed_logins_slowed_per_address_never_refused():
     from nutpy.security.passwords import LoginThrottle
+    from nutpy.upsd.auth import Held
 
     now = [0.0]
     server, _, _ = make_server()
-    server.auth.throttle = LoginThrottle(clock=lambda: now[0])
+    server.auth.throttle = LoginThrottle(clock=lambda: now[0], max_waiting=100)
 
-    def login(addr: str, pw: str) -> bytes:
-        return ask(server, Session(addr), f"USERNAME admin\nPASSWORD {pw}\nFSD fake\n")[6:]
+    def login(addr: str, pw: str):
+        s = Session(addr)
+        ask(server, s, f"USERNAME admin\nPASSWORD {pw}\n")
+        return server.handle(s, ["FSD", "fake"])
 
-    for _ in range(5):
-        assert login("10.0.0.2", "wrong") == b"ERR ACCESS-DENIED\n"
-    assert login("10.0.0.2", "pw") == b"ERR ACCESS-DENIED\n"  # locked out
-    assert login("10.0.0.3", "pw") == b"OK FSD-SET\n"
-    now[0] += 31
-    assert login("10.0.0.2", "pw") == b"OK FSD-SET\n"
+    delays = [login("10.0.0.2", "wrong").delay for _ in range(6)]
+    assert delays == [0.25, 0.5, 1, 2, 4, 4]
+    assert login("10.0.0.2", "pw") == b"OK FSD-SET\n"  # at once, not Held
+    wrong = login("10.0.0.3", "wrong")
+    assert wrong.__class__ is Held and wrong.delay == 0.25
+    assert wrong.reply == b"ERR ACCESS-DENIED\n"
+
+
+def test_get_var_cache_keeps_a_reply_only_under_its_whole_request():
+    """The cache files a GET VAR reply under a line only when that line, read on its own,
+    is the request the reply was built for (issue 11: a continued line used to file it
+    under its last physical line, which then answered other clients' LOGOUT, HELP...)."""
+    server, ups, _ = make_server()
+    ups.data.setinfo("battery.charge", "90")
+    cache = server.get_cache
+    s = Session("192.0.2.1")
+    words = ["GET", "VAR", "Fake", "ups.status"]
+    reply = server.handle(s, words)
+    assert reply == b'VAR Fake ups.status "WAIT"\n'
+    for tail in (b"LOGOUT", b"", b"HELP", b"ups.status", b" ups.status", b'"',
+                 b"GET VAR Fake battery.charge", b"GET VAR Fake ups.status \\"):
+        cache.remember(tail, words, reply)
+        assert cache.lookup(tail) is None, tail
+    cache.remember(b"GET VAR Fake ups.status", words, reply)
+    assert cache.lookup(b"GET VAR Fake ups.status") == reply
+    # the same request spelled differently is its own entry, checked the same way
+    cache.remember(b'GET  VAR "Fake" ups.status\r', words, reply)
+    assert cache.lookup(b'GET  VAR "Fake" ups.status\r') == reply
+    # overlong lines are not kept (memory), nor failures, nor server.* replies
+    long = b"GET VAR Fake ups.status" + b" " * 600
+    cache.remember(long, words, reply)
+    assert cache.lookup(long) is None
+    cache.remember(b"GET VAR Fake nope", ["GET", "VAR", "Fake", "nope"],
+                   b"ERR VAR-NOT-SUPPORTED\n")
+    assert cache.lookup(b"GET VAR Fake nope") is None
+    # a change to the data retires the entry
+    ups.data.setinfo("ups.status", "OL")
+    assert cache.lookup(b"GET VAR Fake ups.status") is None

@@ -7,13 +7,13 @@ from __future__ import annotations
 import pytest
 
 from nutpy.drivers.state import RW, STRING
+from nutpy.drivers.usbdev import DeviceInfo
 from nutpy.drivers.usbhid import hidparser as hp
 from nutpy.drivers.usbhid import mapping as mp
 from nutpy.drivers.usbhid.mapping import STATUS_BIT as B
 from nutpy.drivers.usbhid.status import StatusAssembler, StatusOptions, alarms
 from nutpy.drivers.usbhid.subdrivers import all_classes, by_name
 from nutpy.drivers.usbhid.usages import UsageTable
-from nutpy.drivers.usbdev import DeviceInfo
 from support.usbhid_models import MODELS
 
 

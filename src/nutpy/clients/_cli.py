@@ -8,7 +8,7 @@ from __future__ import annotations
 import os
 import sys
 
-from .. import NUT_VERSION  # noqa: F401  (the clients print it as _cli.NUT_VERSION)
+from .. import VERSION_TEXT  # noqa: F401  (the clients print it as _cli.VERSION_TEXT)
 from ..client.blocking import Client
 from ..client.core import NutError, ServerError, split_name
 from ..common.cliopt import GetOpt, err  # noqa: F401  (GetOpt: the clients' option parser)

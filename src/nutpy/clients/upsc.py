@@ -11,7 +11,7 @@ from ._cli import err, fatal, out
 
 
 def usage(prog: str) -> None:
-    out(f"Network UPS Tools upsc {_cli.NUT_VERSION}\n\n"
+    out(f"Network UPS Tools upsc {_cli.VERSION_TEXT}\n\n"
         f"usage: {prog} -l | -L [<hostname>[:port]]\n"
         f"       {prog} <ups> [<variable>]\n"
         f"       {prog} -c <ups>\n"
@@ -178,7 +178,7 @@ def main(argv: list[str]) -> int:
                 Upsc(json).fail(f"invalid network timeout: {arg}", simple=False)
         elif opt == "V":
             # 2.8.0 prints this (naming upscmd) on stderr; kept for byte compatibility.
-            fatal(f"Network UPS Tools upscmd {_cli.NUT_VERSION}", 0)
+            fatal(f"Network UPS Tools upscmd {_cli.VERSION_TEXT}", 0)
         else:
             usage(prog)
             return 0

@@ -8,7 +8,7 @@ from ._cli import fatal, out
 
 
 def usage(prog: str) -> None:
-    out(f"Network UPS Tools upscmd {_cli.NUT_VERSION}\n\n"
+    out(f"Network UPS Tools upscmd {_cli.VERSION_TEXT}\n\n"
         f"usage: {prog} [-h]\n"
         f"       {prog} [-l <ups>]\n"
         f"       {prog} [-u <username>] [-p <password>] [-w] [-t <timeout>] <ups> <command> [<value>]\n\n"
@@ -64,7 +64,7 @@ def main(argv: list[str]) -> int:
         elif opt == "w":
             tracking = True
         elif opt == "V":
-            fatal(f"Network UPS Tools upscmd {_cli.NUT_VERSION}", 0)
+            fatal(f"Network UPS Tools upscmd {_cli.VERSION_TEXT}", 0)
         else:
             usage(prog)
             return 0

@@ -18,7 +18,7 @@ from ..client.core import DEFAULT_PORT, NutError, split_name
 from ..common import paths
 from ..common.cnum import atoi
 from ..common.daemon import background, become_user, get_user, pidfile_path, write_pidfile
-from ..common.log import log
+from ..common.log import log, report_build
 from . import _cli
 
 DEFAULT_LOGFORMAT = ("%TIME @Y@m@d @H@M@S% %VAR battery.charge% "
@@ -161,6 +161,7 @@ class Upslog:
         self.reopen_flag = 0
         self.exit_flag = 0
         self._wake_r, self._wake_w = os.pipe()
+        self.notify = None  # nutpy.common.sdnotify.Notifier, once running
         os.set_blocking(self._wake_w, False)
 
     # -- signals: the handlers only set flags and wake the sleep, as C's sleep() returns
@@ -180,11 +181,20 @@ class Upslog:
             signal.signal(sig, self._on_signal)
 
     def sleep(self, seconds: float) -> None:
+        """Sleep until a signal wakes us, pinging systemd's watchdog meanwhile."""
         import select
-        if seconds > 0:
-            ready, _, _ = select.select([self._wake_r], [], [], seconds)
+        deadline = time.monotonic() + seconds
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return
+            step = self.notify.watchdog_interval() if self.notify else None
+            ready, _, _ = select.select([self._wake_r], [], [], min(left, step or left))
             if ready:
                 os.read(self._wake_r, 512)
+                return
+            if self.notify:
+                self.notify.watchdog()
 
     def open_file(self, logfn: str):
         if logfn == "-":
@@ -261,7 +271,7 @@ def main(argv: list[str]) -> int:
     max_loops = 0
     tuples: list[Target] = []
     log.setup(prog, 0)
-    sys.stdout.write(f"Network UPS Tools {prog} {_cli.NUT_VERSION}\n")
+    sys.stdout.write(f"Network UPS Tools {prog} {_cli.VERSION_TEXT}\n")
     options = _cli.GetOpt(argv, "hs:l:i:f:u:Vp:FBm:Nd:DW:")
     for opt, arg in options:
         if opt == "h":
@@ -302,6 +312,7 @@ def main(argv: list[str]) -> int:
         elif opt == "W":
             os.environ["NUT_DEFAULT_CONNECT_TIMEOUT"] = arg
         # 2.8.0 ignores unknown options after getopt's own message
+    report_build()
     args = options.operands
     if len(args) in (1, 2):
         sys.stdout.write(help_text(prog))
@@ -376,6 +387,10 @@ def main(argv: list[str]) -> int:
     write_pidfile(pidfile_path(paths.pidpath(), pidbase))
     become_user(pw)
     steps = compile_format(logformat)
+    from ..common.sdnotify import notifier
+
+    app.notify = notifier()
+    app.notify.ready(mainpid=os.getpid())
 
     nextpoll = 0.0
     loops = 0
@@ -386,10 +401,13 @@ def main(argv: list[str]) -> int:
             nextpoll += interval
         else:
             nextpoll = now + interval
+        app.notify.watchdog()
         if app.reopen_flag:
+            app.notify.reloading()
             log.info(f"Signal {app.reopen_flag}: reopening log file")
             app.reopen()
             app.reopen_flag = 0
+            app.notify.ready()
         for t in app.targets:
             if t.client is None or t.client.sock is None:
                 app.connect(t)
@@ -408,6 +426,7 @@ def main(argv: list[str]) -> int:
                 log.info(f"{max_loops} loops have elapsed")
                 app.exit_flag = 1
     log.info(f"Signal {app.exit_flag}: exiting")
+    app.notify.stopping(f"Signal {app.exit_flag}: exiting")
     for t in app.targets:
         _cli.disconnect(t.client)
     for f in app.files.values():

@@ -10,7 +10,7 @@ from ._cli import err, fatal, out
 
 
 def usage(prog: str) -> None:
-    out(f"Network UPS Tools {prog} {_cli.NUT_VERSION}\n\n"
+    out(f"Network UPS Tools {prog} {_cli.VERSION_TEXT}\n\n"
         f"usage: {prog} [-h]\n"
         f"       {prog} [-s <variable>] [-u <username>] [-p <password>] [-w] [-t <timeout>] <ups>\n\n"
         "Show or change the writable variables of a UPS.\n"
@@ -180,7 +180,7 @@ def main(argv: list[str]) -> int:
         elif opt == "w":
             tracking = True
         elif opt == "V":
-            out(f"Network UPS Tools {prog} {_cli.NUT_VERSION}\n")
+            out(f"Network UPS Tools {prog} {_cli.VERSION_TEXT}\n")
             return 0
         else:
             usage(prog)

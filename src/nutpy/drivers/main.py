@@ -14,9 +14,10 @@ import sys
 import syslog  # noqa: F401  (log.use_syslog imports it after the privilege drop)
 
 from .. import NUT_VERSION
-from ..common import daemon, paths, upsconf
+from ..common import daemon, paths, sdnotify, upsconf
 from ..common.cnum import atoi
-from ..common.log import log
+from ..common.log import log, report_build
+from ..common.ratelimit import Throttle
 from .base import FAILED, HANDLED, INVALID, Driver, ShutdownNotSupported
 from .control import killpower_via_running_driver, query_socket_instcmd
 from .options import DriverOptions, int_or_none
@@ -49,6 +50,9 @@ class DriverCore(DriverOptions):
         self.early_signals: list[int] = []  # from daemon.catch_early_signals
         self.socket_gid: int | None = None
         self.devnull: int | None = None
+        self._update_errors = Throttle(burst=5, period=60.0)
+        self.notify = sdnotify.Notifier({})  # the real one once running
+        self._stopping_sent = False
 
     # ---- signalling a running instance (-c)
 
@@ -83,6 +87,7 @@ class DriverCore(DriverOptions):
         if not self.debug and env.isdigit():
             self.debug = int(env)  # a level from the environment keeps the daemon backgrounded
         log.debug_level = self.debug
+        report_build()
         if self.control:
             return self.send_control()
         levels = [v for v in (self.debug_min_driver, self.debug_min_global) if v is not None]
@@ -98,6 +103,7 @@ class DriverCore(DriverOptions):
         from . import sockserver  # noqa: F401
 
         self.driver.preload()
+        daemon.preload()
 
         daemon.ignore_sigpipe()
         pw = daemon.get_user(self.user)
@@ -106,7 +112,9 @@ class DriverCore(DriverOptions):
             self.socket_gid = grp.getgrnam(self.group).gr_gid
         except KeyError:
             self.socket_gid = None
-        self.devnull = os.open(os.devnull, os.O_RDWR)
+        self.devnull = daemon.open_devnull()
+        self.notify = sdnotify.notifier()
+        self.notify.connect()  # systemd's socket may be outside the jail
         if self.chroot:
             daemon.chroot_start(self.chroot)
         daemon.become_user(pw)
@@ -115,6 +123,7 @@ class DriverCore(DriverOptions):
             try:
                 os.chdir(statepath)
             except OSError as e:
+                log.error(daemon.statepath_hint(statepath))
                 log.fatal(f"Can't chdir to {statepath}: {e.strerror}")
 
         if self.forceshutdown and killpower_via_running_driver(self.socket_path()):
@@ -174,7 +183,7 @@ class DriverCore(DriverOptions):
             await self.call(self.driver.init_info)
             state.addcmd("shutdown.default")
             state.setinfo("driver.state", "init.updateinfo")
-            first_hint = await self.call(self.driver.update_info)
+            first_hint = await self._update()
             if self.ignorelb:
                 self._check_ignorelb()
             if not self.dump_count:
@@ -197,9 +206,11 @@ class DriverCore(DriverOptions):
                 state.addcmd(cmd)
             state.setinfo("driver.state", "quiet")
             if ready_fd is not None:
-                _announce_ready(ready_fd, self.devnull)
+                _announce_ready(ready_fd)
+            self.notify.ready(status=f"{self.prog} serving [{self.upsname}]", mainpid=os.getpid())
             return await self._main_loop(first_hint)
         finally:
+            self._notify_stopping(None)
             state.setinfo("driver.state", "cleanup.upsdrv")
             if self.server is not None:
                 self.server.close()
@@ -215,24 +226,48 @@ class DriverCore(DriverOptions):
         updates = 0
         while not self._stop.is_set():
             started = self._loop.time()
-            hint = await self.call(self.driver.update_info)
+            hint = await self._update()
             if self.dump_count:
-                if updates == self.dump_count:
+                # C polls the rounds of a dump back to back, then prints the tree
+                updates += 1
+                if updates >= self.dump_count:
                     sys.stdout.write(self.state.tree_text())
                     sys.stdout.flush()
                     return 0
-                updates += 1
+                continue
             wait = float(self.poll_interval)
             if hint is not None:
                 wait = min(wait, max(0.0, hint))
             wait -= self._loop.time() - started if hint is None else 0.0
-            if wait > 0:
+            # systemd's watchdog hears from us after every poll, and during long waits
+            self.notify.watchdog()
+            ping = self.notify.watchdog_interval()
+            deadline = self._loop.time() + wait
+            while wait > 0 and not self._wake.is_set():
                 try:
-                    await asyncio.wait_for(self._wake.wait(), wait)
+                    await asyncio.wait_for(self._wake.wait(), min(wait, ping or wait))
                 except asyncio.TimeoutError:
-                    pass
+                    self.notify.watchdog()
+                wait = deadline - self._loop.time()
             self._wake.clear()
         return self.exit_status
+
+    async def _update(self) -> float | None:
+        """One poll. A driver bug (an exception out of ``update_info``) must not end the
+        driver: the data it could not read goes stale, the error is logged (with its
+        traceback at debug level 1), and the next poll tries again."""
+        try:
+            return await self.call(self.driver.update_info)
+        except Exception as e:
+            allowed, suppressed = self._update_errors.allow()
+            if allowed:
+                more = f" ({suppressed} more not logged)" if suppressed else ""
+                log.error(f"Driver error while polling the device: {e!r}{more}")
+                if log.effective_debug >= 1:
+                    import traceback
+                    log.debug(1, "".join(traceback.format_exception(e)).rstrip())
+            self.state.datastale()
+            return None
 
     def _check_ignorelb(self) -> None:
         s = self.state
@@ -352,7 +387,13 @@ class DriverCore(DriverOptions):
 
     def _signal_exit(self, sig: int) -> None:
         log.info(f"Signal {sig}: exiting")
+        self._notify_stopping(f"Signal {sig}: exiting")
         self.request_exit(0)
+
+    def _notify_stopping(self, status: str | None) -> None:
+        if not self._stopping_sent:
+            self._stopping_sent = True
+            self.notify.stopping(status)
 
     def request_exit(self, status: int) -> None:
         self.exit_status = status
@@ -367,8 +408,16 @@ class DriverCore(DriverOptions):
             pass
 
     def reload(self, how: str) -> int:
-        """Re-read our ups.conf section. Settings that need a restart are reported; with
-        ``reload-or-exit`` we then exit, with ``reload-or-error`` the result is INVALID."""
+        """Re-read our ups.conf section (systemd hears RELOADING=1, then READY=1)."""
+        self.notify.reloading()
+        try:
+            return self._reload(how)
+        finally:
+            self.notify.ready()
+
+    def _reload(self, how: str) -> int:
+        """Settings that need a restart are reported; with ``reload-or-exit`` we then exit,
+        with ``reload-or-error`` the result is INVALID."""
         if not self.upsname or self.device_path is None:
             return INVALID
         self.state.setinfo("driver.state", "reloading")
@@ -442,15 +491,10 @@ def fork_until_ready() -> int:
     return wfd
 
 
-def _announce_ready(fd: int, null: int) -> None:
-    """Tell the waiting parent we are up, then leave the terminal (``null`` is an open
-    /dev/null)."""
-    sys.stdout.flush()
-    sys.stderr.flush()
-    for target in (0, 1, 2):
-        os.dup2(null, target)
-    log.use_syslog()
-    log.info("Startup successful")
+def _announce_ready(fd: int) -> None:
+    """Leave the terminal (python-daemon's context, at the moment C detaches), then tell the
+    waiting parent we are up."""
+    daemon.release_terminal()
     try:
         os.write(fd, b"1")
     except OSError:  # the launcher was stopped while it waited: we are up all the same
@@ -475,8 +519,23 @@ def _terminate_previous(pidfile: str) -> None:
             return
         log.warning(f"Duplicate driver instance detected (PID file {pidfile} exists)! "
                     "Terminating other driver!")
+        _explain_fight(pid)
         if daemon.wait_gone(pid, 5):
             return
+
+
+def _explain_fight(other: int) -> None:
+    """Two instances for one UPS, one of them a systemd service: they will keep replacing
+    each other. Say which and what to do."""
+    theirs, ours = daemon.service_of(other), daemon.service_of(os.getpid())
+    if theirs and theirs != ours:
+        log.warning(f"The other instance is systemd's {theirs}, which will start it again: run "
+                    f"'systemctl stop {theirs}' before starting this driver by hand, or "
+                    f"'systemctl restart {theirs}' instead")
+    elif ours and not theirs:
+        log.warning(f"The other instance was started outside {ours} (by hand or by "
+                    "upsdrvctl): leave this UPS to the service (upsdrvctl stop, then "
+                    f"systemctl restart {ours})")
 
 
 def _is_coroutine_function(fn) -> bool:

@@ -11,7 +11,7 @@ import os
 import sys
 from dataclasses import dataclass
 
-from .. import NUT_VERSION
+from .. import VERSION_TEXT
 from ..common import paths, upsconf
 from ..common.cnum import atoi
 from ..common.log import log
@@ -208,7 +208,7 @@ class DriverOptions:
     # ---- command line
 
     def banner(self) -> str:
-        line = f"Network UPS Tools - {self.driver.description} {self.driver.version} ({NUT_VERSION})"
+        line = f"Network UPS Tools - {self.driver.description} {self.driver.version} ({VERSION_TEXT})"
         extra = self.driver.banner_extra
         return f"{line}\n{extra}" if extra else line
 

@@ -1,5 +1,5 @@
 """upsd.users passwords: constant-time checks, optional hashed entries, and a per-address
-throttle for failed logins.
+throttle that slows down wrong passwords (and never refuses a right one).
 
 Hashed entries (a nutpy extension; C upsd would take them as literal passwords)::
 
@@ -259,67 +259,86 @@ def throttle_key(addr: str) -> str:
 
 
 class LoginThrottle:
-    """Failed password checks per client address. After ``max_failures`` failures that
-    are each less than ``window`` seconds apart, the address is locked out for
-    ``lockout`` seconds; every further failure doubles that, up to ``max_lockout``. A
-    success forgives the address. Memory is bounded by ``max_tracked`` addresses.
+    """Slows down wrong passwords, per client address, and never refuses a right one.
 
-    upsd: before checking a password, ``if not throttle.allowed(addr)`` answer
-    ``ERR ACCESS-DENIED`` without checking; after a wrong one, ``throttle.failure(addr)``;
-    after a right one, ``throttle.success(addr)``."""
+    It is consulted only after a password check failed: a right password is answered
+    at once whatever happened before, so nobody can lock a legitimate user out by
+    guessing from the same address. A wrong one is answered only after a delay that
+    doubles with each failure from the address (``first_delay``, by default 1/16 of
+    ``max_delay``, then 2x, 4x, ... up to ``max_delay``); failures more than ``window``
+    seconds apart start again from ``first_delay``. The failing connection waits out its delay (the server reads nothing
+    more from it meanwhile), and at most ``max_waiting`` answers per address wait at a
+    time: a further failure while they do gets no answer and loses its connection, so
+    guessing in parallel does not multiply the rate and the delays cannot pile up held
+    connections. Memory is bounded by ``max_tracked`` addresses.
 
-    def __init__(self, max_failures: int = 5, window: float = 60.0, lockout: float = 30.0,
-                 max_lockout: float = 900.0, max_tracked: int = 10_000,
-                 clock: Callable[[], float] = time.monotonic) -> None:
-        self.max_failures = max_failures
+    A server calls ``failure(addr)`` after each wrong password and answers after the
+    returned number of seconds, or drops the connection when it returns None. Pure: the
+    clock is a parameter; the waiting itself is the caller's (never a blocking sleep)."""
+
+    def __init__(self, max_delay: float = 4.0, max_waiting: int = 4,
+                 first_delay: float | None = None, window: float = 60.0,
+                 max_tracked: int = 10_000, clock: Callable[[], float] = time.monotonic) -> None:
+        self.max_delay = max_delay
+        self.max_waiting = max_waiting
+        # five steps up to the longest by default: 0.25, 0.5, 1, 2, 4 s
+        self.first_delay = max_delay / 16 if first_delay is None else min(first_delay,
+                                                                          max_delay)
         self.window = window
-        self.lockout = lockout
-        self.max_lockout = max_lockout
         self.max_tracked = max_tracked
         self.clock = clock
-        # key -> [failures, last failure time, locked until, current lockout length]
-        self._state: OrderedDict[str, list[float]] = OrderedDict()
+        # key -> [failures in this run, time of the last one, [ends of waiting answers]]
+        self._state: OrderedDict[str, list] = OrderedDict()
 
-    def _get(self, addr: str, now: float) -> list[float] | None:
-        key = throttle_key(addr)
+    def configure(self, max_delay: float, max_waiting: int) -> None:
+        """New limits (a reload); what was counted so far is kept."""
+        self.max_delay = max_delay
+        self.max_waiting = max_waiting
+        self.first_delay = max_delay / 16
+
+    def _get(self, key: str, now: float) -> list | None:
         st = self._state.get(key)
         if st is None:
             return None
-        if now >= st[2] and now - st[1] >= max(self.window, st[3]):
+        st[2] = [t for t in st[2] if t > now]
+        if not st[2] and now - st[1] >= max(self.window, self.max_delay):
             del self._state[key]  # quiet long enough: forgotten
             return None
         return st
 
-    def allowed(self, addr: str) -> bool:
-        return self.retry_after(addr) == 0.0
-
-    def retry_after(self, addr: str) -> float:
-        """Seconds until ``addr`` may try again (0 if it may now)."""
-        now = self.clock()
-        st = self._get(addr, now)
-        return max(0.0, st[2] - now) if st else 0.0
-
-    def failure(self, addr: str) -> float:
-        """Record a failed check; returns the lockout now in force (0 if none)."""
+    def failure(self, addr: str) -> float | None:
+        """Record a wrong password from ``addr``: seconds to wait before answering it, or
+        None when ``max_waiting`` answers from that address are already waiting (close
+        the connection without an answer)."""
         now = self.clock()
         key = throttle_key(addr)
-        st = self._get(addr, now)
+        st = self._get(key, now)
         if st is None:
-            st = [0, now, now, 0.0]
+            st = [0, now, []]
             self._state[key] = st
             while len(self._state) > self.max_tracked:
                 self._state.popitem(last=False)
         else:
             self._state.move_to_end(key)
+            if now - st[1] >= self.window:
+                st[0] = 0
         st[0] += 1
         st[1] = now
-        if st[0] >= self.max_failures:
-            st[3] = min(self.max_lockout, self.lockout if st[3] == 0 else st[3] * 2)
-            st[2] = now + st[3]
-        return max(0.0, st[2] - now)
+        if len(st[2]) >= self.max_waiting:
+            return None
+        delay = min(self.max_delay, self.first_delay * 2.0 ** min(st[0] - 1, 60))
+        st[2].append(now + delay)
+        return delay
 
-    def success(self, addr: str) -> None:
-        self._state.pop(throttle_key(addr), None)
+    def failures(self, addr: str) -> int:
+        """Wrong passwords from ``addr`` in its current run (for log lines)."""
+        st = self._get(throttle_key(addr), self.clock())
+        return st[0] if st else 0
+
+    def waiting(self, addr: str) -> int:
+        """Answers to ``addr`` that are waiting out their delay now."""
+        st = self._get(throttle_key(addr), self.clock())
+        return len(st[2]) if st else 0
 
     def __len__(self) -> int:
         return len(self._state)

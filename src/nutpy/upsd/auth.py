@@ -3,7 +3,9 @@ request), the tcp-wrappers hook, the failed-login throttle, and the machinery th
 check too slow for the event loop (a hashed password, a rule that needs DNS) run elsewhere:
 a check raises ``Slow``; ``Server.handle`` turns it into a ``Deferred`` whose ``work()`` the
 daemon runs in a worker thread and whose ``resume(result)`` answers the request as if the
-check had run in place. Pure: the clock and the log are plain callables.
+check had run in place. A wrong password, with the throttle on, makes ``Server.handle``
+answer with a ``Held`` (send the reply later, or drop the connection) instead of bytes; a
+right one is never held. Pure: the clock and the log are plain callables.
 """
 
 from __future__ import annotations
@@ -41,6 +43,22 @@ class Deferred:
         self.resume = resume
 
 
+class Held:
+    """``handle``'s answer to a request whose password check failed while the failed-login
+    throttle is on: write ``reply`` after ``delay`` seconds, reading nothing more from the
+    connection until then; with ``delay`` None (too many answers to that address already
+    waiting), close the connection without it."""
+
+    __slots__ = ("reply", "delay")
+
+    def __init__(self, reply: bytes, delay: float | None) -> None:
+        self.reply = reply
+        self.delay = delay
+
+
+DROP = -1.0  # Session.hold: close the connection instead of answering
+
+
 def nolog(level: str, msg: str) -> None:
     pass
 
@@ -55,31 +73,41 @@ class Auth:
         self.log = log
         # failed-login throttle (nutpy.security.passwords.LoginThrottle), None: off
         self.throttle = None
-        self.throttle_log = Throttle(burst=10, period=60.0, clock=clock)  # its refusals
+        self.throttle_log = Throttle(burst=10, period=60.0, clock=clock)  # its log lines
         # tcp-wrappers hook: (client address, NUT user name, server address) -> allowed
         self.hosts_access: Callable[[str, str, str | None], bool] | None = None
 
     def account(self, s: Session):
         """The upsd.users entry if this session's USERNAME/PASSWORD match it (one password
-        check per request, counted by the failed-login throttle when there is one)."""
-        t = self.throttle
-        if t is not None and not t.allowed(s.addr):
-            self._log_refusal(s)
-            return None
+        check per request). A mismatch is reported to the failed-login throttle, when there
+        is one, which sets how long the answer waits (``Session.hold``); a match never
+        consults it."""
         if s.username is None or s.password is None:
             return None
         user = self.users.users.get(s.username)
-        if user is None or user.password is None:
-            if t is not None:  # as a wrong password: user names cannot be probed
-                t.failure(s.addr)
+        # an unknown user counts as a wrong password: user names cannot be probed
+        if user is None or user.password is None or not self._password_ok(
+                s, user.password, s.password):
+            if self.throttle is not None:
+                self._slow_down(s)
             return None
-        if not self._password_ok(s, user.password, s.password):
-            if t is not None:
-                t.failure(s.addr)
-            return None
-        if t is not None:
-            t.success(s.addr)
         return user
+
+    def _slow_down(self, s: Session) -> None:
+        t = self.throttle
+        delay = t.failure(s.addr)
+        s.hold = DROP if delay is None else delay
+        ok, suppressed = self.throttle_log.allow()
+        if not ok:
+            return
+        more = f" ({suppressed} more not logged)" if suppressed else ""
+        if delay is None:
+            self.log("warning", f"Wrong password for {s.username}@{s.addr}: dropping the "
+                     f"connection, {t.waiting(s.addr)} answers to that address already "
+                     f"waiting{more}")
+        else:
+            self.log("notice", f"Wrong password for {s.username}@{s.addr}: answer delayed "
+                     f"{delay:g} s ({t.failures(s.addr)} wrong from that address lately){more}")
 
     def _password_ok(self, s: Session, stored: str, given: str) -> bool:
         key = ("password", stored, given)
@@ -100,13 +128,6 @@ class Auth:
         except Slow as e:
             e.key = key
             raise
-
-    def _log_refusal(self, s: Session) -> None:
-        ok, suppressed = self.throttle_log.allow()
-        if ok:
-            self.log("warning", f"Refusing {s.username}@{s.addr} for "
-                     f"{self.throttle.retry_after(s.addr):.0f} s after repeated wrong "
-                     "passwords" + (f" ({suppressed} more not logged)" if suppressed else ""))
 
     def may(self, s: Session, *actions: str) -> bool:
         user = self.account(s)

@@ -19,6 +19,10 @@ Message = tuple[str, str]
 DEFAULT_PORT = str(PORT)  # LISTEN without a port
 DEFAULT_MAXAGE = 15
 DEFAULT_TRACKINGDELAY = 3600
+# nutpy's failed-login throttle (docs/security.md): the longest a wrong password's answer
+# waits, and how many such answers may wait at once per client address
+DEFAULT_LOGIN_FAILURE_DELAY = 4.0
+DEFAULT_LOGIN_FAILURE_MAXCONN = 4
 
 _TRUE = ("true", "on", "yes", "1")
 _FALSE = ("false", "off", "no", "0")
@@ -62,6 +66,9 @@ class UpsdConf:
     certident: tuple[str, str] | None = None
     certrequest: int = 0
     disable_weak_ssl: bool = False
+    # nutpy only (C upsd logs "invalid directive" for these and goes on)
+    login_failure_delay: float = DEFAULT_LOGIN_FAILURE_DELAY
+    login_failure_maxconn: int = DEFAULT_LOGIN_FAILURE_MAXCONN
     errors: int = 0
 
     @property
@@ -93,6 +100,19 @@ def _directive(conf: UpsdConf, words: list[str], msgs: list[Message]) -> bool:
             conf.certrequest = _CERTREQUEST_NAMES[arg.upper()]
             return True
         msgs.append(("error", f"{key} has non numeric value ({arg})!"))
+        return False
+    if key == "LOGIN_FAILURE_DELAY":  # seconds, a decimal number; 0 turns the throttle off
+        whole, dot, frac = arg.partition(".")
+        if (whole or frac) and (whole + frac).isdigit() and (whole + frac).isascii():
+            conf.login_failure_delay = float(arg)
+            return True
+        msgs.append(("error", f"{key} has non numeric value ({arg})!"))
+        return False
+    if key == "LOGIN_FAILURE_MAXCONN":
+        if arg.isdigit() and arg.isascii() and int(arg) > 0:
+            conf.login_failure_maxconn = int(arg)
+            return True
+        msgs.append(("error", f"{key} must be a positive number ({arg})!"))
         return False
     if key in ("ALLOW_NO_DEVICE", "ALLOW_NOT_ALL_LISTENERS"):
         attr = key.lower()

@@ -10,9 +10,9 @@ import signal
 import socket
 import sys
 
-from .. import NUT_VERSION
-from ..common import daemon, eventloop, parseconf, paths, upsconf
-from ..common.log import log
+from .. import VERSION_TEXT
+from ..common import daemon, eventloop, parseconf, paths, sdnotify, upsconf
+from ..common.log import log, report_build
 from . import config
 from .auth import Slow
 from .descriptions import Descriptions
@@ -287,14 +287,20 @@ def _hosts_access_hook():
     return check
 
 
-def _login_throttle():
-    """nutpy's failed-login throttle (docs/security.md); NUTPY_UPSD_LOGIN_THROTTLE=0 turns
-    it off (the differential tests against C do)."""
-    if os.environ.get("NUTPY_UPSD_LOGIN_THROTTLE") == "0":
+def _login_throttle(conf: config.UpsdConf, current=None):
+    """nutpy's failed-login throttle (docs/security.md) with upsd.conf's
+    LOGIN_FAILURE_DELAY / LOGIN_FAILURE_MAXCONN; None (off) when the delay is 0 or
+    NUTPY_UPSD_LOGIN_THROTTLE=0 is set (the differential tests against C do). On reload,
+    ``current`` keeps what it has counted."""
+    if os.environ.get("NUTPY_UPSD_LOGIN_THROTTLE") == "0" or conf.login_failure_delay <= 0:
         return None
+    if current is not None:
+        current.configure(conf.login_failure_delay, conf.login_failure_maxconn)
+        return current
     from ..security.passwords import LoginThrottle
 
-    return LoginThrottle()
+    return LoginThrottle(max_delay=conf.login_failure_delay,
+                         max_waiting=conf.login_failure_maxconn)
 
 
 def _tls_context(conf: config.UpsdConf):
@@ -323,6 +329,7 @@ def preload_modules(chroot: bool) -> None:
 
     from ..security import passwords, tcpwrappers, tls  # noqa: F401
 
+    daemon.preload()
     if chroot:
         passwords.load_hashing()
     config.password_matches("", "")
@@ -332,10 +339,11 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     prog = "upsd"
     log.setup(prog)
-    print(f"Network UPS Tools {prog} {NUT_VERSION}", flush=True)
+    print(f"Network UPS Tools {prog} {VERSION_TEXT}", flush=True)
     opts = parse_args(argv, prog)
     log.setup(prog, opts.debug if opts.debug else None)
     log.quiet = opts.quiet
+    report_build()
     pidfile = daemon.pidfile_path(paths.altpidpath(), prog)
 
     if opts.cmd is not None:
@@ -362,6 +370,7 @@ def main(argv: list[str] | None = None) -> int:
     except (ValueError, ImportError) as e:
         log.fatal(f"Fatal error: event loop: {e}")
     log.debug(1, f"event loop: {loop_name}")
+    sdnotify.notifier().connect()  # systemd's socket may be outside the jail
     if opts.chroot:
         daemon.chroot_start(opts.chroot)
 
@@ -378,6 +387,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         os.chdir(statepath)
     except OSError as e:
+        log.error(daemon.statepath_hint(statepath))
         log.fatal(f"Can't chdir to {statepath}: {e.strerror}")
     check_perms(statepath)
 
@@ -406,15 +416,14 @@ def main(argv: list[str] | None = None) -> int:
     server.descriptions = Descriptions.load(conf.datapath or paths.DATADIR)
     users = load_users(os.path.join(confdir, "upsd.users"))
     server.auth.hosts_access = _hosts_access_hook()
-    server.auth.throttle = _login_throttle()
+    server.auth.throttle = _login_throttle(conf)
 
     d = Daemon(conf, users, server, listeners)
     d.early_signals = early_signals
     d.maxconn = conf.maxconn if conf.maxconn is not None else default_maxconn()
 
     if opts.foreground == 0:
-        daemon.background()
-        daemon.write_pidfile(pidfile)
+        daemon.background(pidfile)
     elif opts.foreground == 2:
         log.info("Running as foreground process, but saving a PID file anyway")
         daemon.write_pidfile(pidfile)
@@ -465,6 +474,7 @@ def reload(d: Daemon, confdir: str) -> None:
         conf.listen = d.conf.listen
         d.conf = conf
         d.server.trackingdelay = conf.trackingdelay
+        d.server.auth.throttle = _login_throttle(conf, d.server.auth.throttle)
         if conf.maxconn is not None:
             d.maxconn = conf.maxconn
         if conf.debug_min is not None:

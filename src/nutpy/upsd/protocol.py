@@ -13,7 +13,9 @@ password, a tcp-wrappers rule that needs a host name) never run inside ``handle`
 cannot be answered at once, ``handle`` returns a ``Deferred`` instead of bytes. The caller
 runs ``Deferred.work()`` wherever it likes (a worker thread) and passes its result to
 ``Deferred.resume``, which answers the request as if the check had run in place (same bytes,
-same check order, throttle counted). The UPS table and the reply caches are
+same check order, throttle counted). With the failed-login throttle on, a request whose
+password was wrong is answered with a ``Held``: the same bytes, to be sent after a delay
+(or the connection closed); a right password is never held. The UPS table and the reply caches are
 ``nutpy.upsd.state``'s.
 """
 
@@ -23,7 +25,7 @@ import os
 import time
 from typing import Callable
 
-from .. import NUT_VERSION
+from .. import NUT_VERSION, VERSION_TEXT
 from ..common.cnum import atoi
 from ..common.parseconf import encode
 from ..proto import netproto as np
@@ -32,12 +34,12 @@ from ..proto.netproto import MAX_REPLY as MAX_LINE
 from ..proto.netproto import NETVER, err
 from ..proto.netproto import reply as line
 from ..proto.sockproto import FLAG_RW, FLAG_STRING
-from .auth import Auth, Deferred, Slow, nolog
+from .auth import DROP, Auth, Deferred, Held, Slow, nolog
 from .config import Users
 from .descriptions import Descriptions
 from .state import GetVarCache, Ups
 
-VER_TEXT = f"Network UPS Tools upsd {NUT_VERSION} - http://www.networkupstools.org/"
+VER_TEXT = f"Network UPS Tools upsd {VERSION_TEXT} - http://www.networkupstools.org/"
 HELP_TEXT = ("Commands: HELP VER PROTVER GET LIST SET INSTCMD LOGIN LOGOUT USERNAME "
              "PASSWORD STARTTLS")
 
@@ -83,7 +85,7 @@ class Session:
     """One client connection's protocol state."""
 
     __slots__ = ("addr", "local", "username", "password", "loginups", "tracking", "ssl",
-                 "logout", "starttls", "answers")
+                 "logout", "starttls", "answers", "hold")
 
     def __init__(self, addr: str, local: str | None = None) -> None:
         self.addr = addr
@@ -97,6 +99,9 @@ class Session:
         self.starttls = False  # OK STARTTLS sent: upgrade before reading more
         # results of slow checks run off the loop for the request being resumed
         self.answers: dict | None = None
+        # set by a wrong password with the throttle on: seconds to hold this request's
+        # answer back (auth.DROP: close instead); 0.0 otherwise
+        self.hold = 0.0
 
 
 class Server:
@@ -175,27 +180,39 @@ class Server:
             del self.tracking[k]
 
     # -- dispatch --------------------------------------------------------------------
-    def handle(self, session: Session, words: list[str]) -> bytes | Deferred:
-        """The reply to one request, or a ``Deferred`` when a slow check must run first
-        (nothing has changed then: the request is run again with the check's answer)."""
+    def handle(self, session: Session, words: list[str]) -> bytes | Deferred | Held:
+        """The reply to one request; or a ``Deferred`` when a slow check must run first
+        (nothing has changed then: the request is run again with the check's answer); or a
+        ``Held`` when a wrong password's answer must wait (failed-login throttle)."""
         try:
-            return self._handle(session, words)
+            reply = self._handle(session, words)
         except Slow as e:
             return self._deferred(session, words, e)
+        if session.hold:
+            return self._held(session, reply)
+        return reply
+
+    @staticmethod
+    def _held(session: Session, reply: bytes) -> Held:
+        hold, session.hold = session.hold, 0.0
+        return Held(reply, None if hold == DROP else hold)
 
     def _deferred(self, session: Session, words: list[str], slow: Slow) -> Deferred:
         known = dict(session.answers or ())
 
-        def resume(result: object) -> bytes | Deferred:
+        def resume(result: object) -> bytes | Deferred | Held:
             answers = dict(known)
             answers[slow.key] = result
             session.answers = answers
             try:
-                return self._handle(session, words)
+                reply = self._handle(session, words)
             except Slow as e:
                 return self._deferred(session, words, e)
             finally:
                 session.answers = None
+            if session.hold:
+                return self._held(session, reply)
+            return reply
 
         return Deferred(slow.work, resume)
 

@@ -6,27 +6,33 @@ tokenizer pass and one ``write`` of the whole reply. Beyond C: replies to a clie
 does not read are bounded (reading from it pauses; it is dropped if it stays stuck), a
 driver socket queues what we forward instead of failing, connections over MAXCONN get
 ``ERR MAX-CONNECTIONS`` before being closed, and slow checks (hashed passwords, tcp-wrappers
-rules that need DNS) run in worker threads: the core hands them back as a ``Deferred``,
-that connection stops reading until the answer is in (its requests stay in order) and every
-other client goes on being served.
+rules that need DNS) run in worker threads, taking turns between client addresses: the
+core hands them back as a ``Deferred``, that connection stops reading until the answer is
+in (its requests stay in order) and every other client goes on being served. A wrong
+password's answer comes back from the core as a ``Held`` (failed-login throttle): the
+connection waits out the delay on a timer, the same way, or is closed.
 """
 
 from __future__ import annotations
 
 import asyncio
+import errno
 import os
 import signal
 import socket
 import sys
 import time
+from collections import deque
 from typing import Callable
 
 from ..common import upsconf
+from ..common.daemon import socket_access_hint
 from ..common.log import log
 from ..common.parseconf import Tokenizer
 from ..common.ratelimit import Throttle
 from ..proto import sockproto
-from .auth import Deferred
+from ..security.passwords import throttle_key
+from .auth import Deferred, Held
 from .config import UpsdConf, Users
 from .protocol import Server, Session
 from .state import Ups, UpsData
@@ -154,7 +160,8 @@ class ClientConn(asyncio.Protocol):
         if session is None or self.closed:
             return
         # the usual poll, one repeated GET VAR per read: answered from the reply cache
-        # with no tokenizing and no list building. Byte tests use ints: `b"#" in data`
+        # with no tokenizing and no list building, when the read is one whole request
+        # (one line, nothing pending before it). Byte tests use ints: `b"#" in data`
         # raises and clears a TypeError inside CPython before it searches (3.11)
         if (data[-1] == 10 and 35 not in data and self.waiting is None and not self.backlog
                 and not session.starttls):
@@ -196,7 +203,12 @@ class ClientConn(asyncio.Protocol):
                 if raw:
                     tok.feed(raw)  # an unfinished line waits for its LF
                 break
-            if not tok.pending:
+            # only a physical line that starts a request is that whole request: after a
+            # continued line (trailing backslash, open quote) or a split write, raw is just
+            # the tail of a request that began earlier and must neither be answered from
+            # nor filed in the cache
+            whole = not tok.pending
+            if whole:
                 reply = server.get_cache.lookup(raw)
                 if reply is not None:
                     out.append(reply)
@@ -206,12 +218,12 @@ class ClientConn(asyncio.Protocol):
             lns = tok.feed(raw + b"\n")
             for j, ln in enumerate(lns):
                 reply = server.handle(session, ln.words)
-                if reply.__class__ is Deferred:
-                    self._defer(out, reply, lns[j + 1:], b"\n".join(lines[i + 1:]), False)
+                if reply.__class__ is not bytes:
+                    self._pause(out, reply, lns[j + 1:], b"\n".join(lines[i + 1:]), False)
                     return
                 out.append(reply)
                 size += len(reply)
-                if not ln.error:
+                if whole:
                     server.get_cache.remember(raw, ln.words, reply)
             if session.starttls:
                 break
@@ -244,8 +256,8 @@ class ClientConn(asyncio.Protocol):
                     self.tok = Tokenizer()
                     break
                 reply = handle(session, ln.words)
-                if reply.__class__ is Deferred:
-                    self._defer(out, reply, lns[j + 1:], data[pos:], True)
+                if reply.__class__ is not bytes:
+                    self._pause(out, reply, lns[j + 1:], data[pos:], True)
                     return
                 out.append(reply)
                 size += len(reply)
@@ -264,21 +276,44 @@ class ClientConn(asyncio.Protocol):
                     return
         self._finish(out)
 
-    def _defer(self, out: list[bytes], deferred: Deferred, lines: list, rest: bytes,
+    def _pause(self, out: list[bytes], pending: Deferred | Held, lines: list, rest: bytes,
                chunked: bool) -> None:
-        """Answer what came before, stop reading, run the check in a worker thread."""
+        """Answer what came before ``pending``, stop reading, and go on with ``lines``
+        and ``rest`` (the requests behind it, in order) once it is settled."""
         if out:
             self.transport.write(b"".join(out))
         self.last_heard = time.monotonic()
         self.waiting = [lines, rest, chunked]
         self.transport.pause_reading()
-        asyncio.get_running_loop().create_task(self._run_deferred(deferred))
+        self._settle(pending)
+
+    def _settle(self, pending: Deferred | Held) -> None:
+        if pending.__class__ is Deferred:  # a check runs in a worker thread
+            asyncio.get_running_loop().create_task(self._run_deferred(pending))
+        elif pending.delay is None:  # too many wrong passwords waiting from that address
+            self.close()
+        else:  # a wrong password: its answer waits (a timer, never a sleep)
+            asyncio.get_running_loop().call_later(pending.delay, self._release,
+                                                  pending.reply)
+
+    def _release(self, reply: bytes) -> None:
+        if not self.closed:
+            self._resume([reply])
+
+    def _resume(self, out: list[bytes]) -> None:
+        lines, rest, chunked = self.waiting
+        self.waiting = None
+        self.transport.resume_reading()
+        self._continue(out, lines, rest, chunked)
+
+    def _is_closed(self) -> bool:
+        return self.closed
 
     async def _run_deferred(self, deferred: Deferred) -> None:
-        loop = asyncio.get_running_loop()
         while True:
             try:
-                result = await loop.run_in_executor(self.d.check_executor(), deferred.work)
+                result = await self.d.checks.run(self.session.addr, deferred.work,
+                                                 self._is_closed)
             except Exception as e:  # a failed check denies; it never kills the daemon
                 log.error(f"upsd check failed: {type(e).__name__}: {e}")
                 result = False
@@ -294,10 +329,10 @@ class ClientConn(asyncio.Protocol):
             if reply.__class__ is not Deferred:
                 break
             deferred = reply
-        lines, rest, chunked = self.waiting
-        self.waiting = None
-        self.transport.resume_reading()
-        self._continue([reply], lines, rest, chunked)
+        if reply.__class__ is Held:
+            self._settle(reply)
+        else:
+            self._resume([reply])
 
     def _continue(self, out: list[bytes], lines: list, rest: bytes, chunked: bool) -> None:
         """Go on with the requests that arrived behind a deferred one, in order."""
@@ -309,8 +344,8 @@ class ClientConn(asyncio.Protocol):
                 self.tok = Tokenizer()
                 break
             reply = handle(session, ln.words)
-            if reply.__class__ is Deferred:
-                self._defer(out, reply, lines[j + 1:], rest, chunked)
+            if reply.__class__ is not bytes:
+                self._pause(out, reply, lines[j + 1:], rest, chunked)
                 return
             out.append(reply)
             if session.starttls:
@@ -352,6 +387,60 @@ class ClientConn(asyncio.Protocol):
             self.data_received(data)
 
 
+class CheckQueue:
+    """Slow checks (key derivations, host name lookups), ``threads`` at a time in worker
+    threads, taking turns between client addresses (IPv6 by /64, as the login throttle
+    counts them): however many connections one address keeps waiting for checks, a client
+    from another address waits for at most one turn of each address ahead of it, not for
+    the whole backlog. A check whose connection has gone by the time its turn comes is
+    skipped, so guesses abandoned by their sender cost nothing."""
+
+    def __init__(self, executor: Callable[[], object], threads: int) -> None:
+        self._executor = executor
+        self._threads = threads
+        self._running = 0
+        # address key -> [(work, future, gone)], in turn order
+        self._queues: dict[str, deque] = {}
+
+    def run(self, addr: str, work: Callable[[], object],
+            gone: Callable[[], bool]) -> asyncio.Future:
+        """A future for ``work()``'s result (None if skipped because ``gone()``)."""
+        fut = asyncio.get_running_loop().create_future()
+        self._queues.setdefault(throttle_key(addr), deque()).append((work, fut, gone))
+        self._start()
+        return fut
+
+    def _start(self) -> None:
+        loop = asyncio.get_running_loop()
+        while self._running < self._threads and self._queues:
+            key = next(iter(self._queues))
+            queue = self._queues.pop(key)
+            work, fut, gone = queue.popleft()
+            if queue:  # the address goes to the back of the line
+                self._queues[key] = queue
+            if fut.done() or gone():
+                if not fut.done():
+                    fut.set_result(None)
+                continue
+            self._running += 1
+            job = loop.run_in_executor(self._executor(), work)
+            job.add_done_callback(lambda job, fut=fut: self._finished(job, fut))
+
+    def _finished(self, job: asyncio.Future, fut: asyncio.Future) -> None:
+        self._running -= 1
+        if not fut.done():
+            if job.cancelled():
+                fut.cancel()
+            elif job.exception() is not None:
+                fut.set_exception(job.exception())
+            else:
+                fut.set_result(job.result())
+        self._start()
+
+    def __len__(self) -> int:
+        return sum(len(q) for q in self._queues.values())
+
+
 class DriverConn(asyncio.Protocol):
     """The link to one driver's Unix socket."""
 
@@ -364,6 +453,7 @@ class DriverConn(asyncio.Protocol):
         now = time.monotonic()
         self.last_heard = now
         self.last_ping = 0.0
+        self.connected_at = now
 
     def connection_made(self, transport) -> None:
         self.transport = transport
@@ -377,7 +467,7 @@ class DriverConn(asyncio.Protocol):
         ups.connected = True
         ups.stale = False
         ups.driver_send = self.send
-        self.last_heard = time.monotonic()
+        self.last_heard = self.connected_at = time.monotonic()
         log.info(f"Connected to UPS [{ups.name}]: {ups.socket_name}")
 
     def send(self, data: bytes) -> bool:
@@ -431,18 +521,23 @@ class Daemon:
         self.listeners = listeners
         self.clients: dict[ClientConn, None] = {}
         self.drivers: dict[str, DriverConn] = {}  # ups lower name -> live link
-        self.connecting: set[str] = set()
+        self.connecting: set[str] = set()  # ups keys with a connect under way
+        self.retrying: set[str] = set()  # ... with a retry timer set
         self.last_connfail: dict[str, float] = {}
         self.ssl_context = None
         self.maxconn = conf.maxconn
         self.throttle_parse = Throttle(burst=10, period=60.0)
         self.throttle_maxconn = Throttle(burst=5, period=60.0)
         self.stop_signal: int | None = None
+        from ..common.sdnotify import Notifier
+
+        self.notify = Notifier({})  # systemd's, from run() on
         self.early_signals: list[int] = []  # from daemon.catch_early_signals
         self.reload_cb: Callable[[], None] | None = None
         self._stopped: asyncio.Event | None = None
         self._servers: list = []
         self._check_executor = None
+        self.checks = CheckQueue(self.check_executor, CHECK_THREADS)
 
     def check_executor(self):
         """Worker threads for slow checks, started on first use."""
@@ -465,6 +560,26 @@ class Daemon:
             log.notice(msg)
 
     # -- drivers ---------------------------------------------------------------------
+    def connect_driver(self, ups: Ups) -> None:
+        """Try the driver's socket now, unless a link or a try is already under way."""
+        key = ups.name.lower()
+        if key in self.drivers or key in self.connecting or self.server.ups.get(key) is not ups:
+            return
+        self.connecting.add(key)
+        asyncio.get_running_loop().create_task(self._connect(ups))
+
+    def _retry_later(self, ups: Ups, delay: float) -> None:
+        key = ups.name.lower()
+        if key in self.retrying:
+            return
+        self.retrying.add(key)
+
+        def retry() -> None:
+            self.retrying.discard(key)
+            self.connect_driver(ups)
+
+        asyncio.get_running_loop().call_later(delay, retry)
+
     async def _connect(self, ups: Ups) -> None:
         loop = asyncio.get_running_loop()
         key = ups.name.lower()
@@ -478,6 +593,9 @@ class Daemon:
                 self.last_connfail[key] = now
                 log.error(f"Can't connect to UPS [{ups.name}] ({ups.socket_name}): "
                           f"{e.strerror or e}")
+                if e.errno == errno.EACCES:
+                    log.error(socket_access_hint(ups.socket_name))
+            self._retry_later(ups, ups.link_failed())
         finally:
             self.connecting.discard(key)
 
@@ -490,6 +608,8 @@ class Daemon:
             ups.connected = False
             ups.data = UpsData()
             ups.driver_send = lambda data: False
+            # a driver that was killed is usually being started again right now
+            self._retry_later(ups, ups.link_lost(time.monotonic() - conn.connected_at))
 
     def check_driver(self, conn: DriverConn) -> None:
         """C's sstate_dead + staleness transitions, run on every message and tick."""
@@ -530,14 +650,12 @@ class Daemon:
 
     # -- loop ------------------------------------------------------------------------
     def tick(self) -> None:
-        loop = asyncio.get_running_loop()
         for ups in list(self.server.ups_order):
-            key = ups.name.lower()
-            conn = self.drivers.get(key)
+            conn = self.drivers.get(ups.name.lower())
             if conn is None:
-                if key not in self.connecting:
-                    self.connecting.add(key)
-                    loop.create_task(self._connect(ups))
+                # at start and for UPSes added by a reload; lost links retry on their own
+                if ups.name.lower() not in self.retrying:
+                    self.connect_driver(ups)
             else:
                 self.check_driver(conn)
         now = time.monotonic()
@@ -550,27 +668,40 @@ class Daemon:
         self.server.tracking_cleanup()
 
     async def _ticker(self) -> None:
+        loop = asyncio.get_running_loop()
+        ping = self.notify.watchdog_interval()  # systemd's WatchdogSec=, halved
+        next_tick = loop.time()
         while True:
-            try:
-                self.tick()
-            except Exception as e:  # a bug in one pass must not kill the daemon
-                log.error(f"upsd main loop: {type(e).__name__}: {e}")
-            await asyncio.sleep(TICK)
+            if loop.time() >= next_tick:
+                next_tick = loop.time() + TICK
+                try:
+                    self.tick()
+                except Exception as e:  # a bug in one pass must not kill the daemon
+                    log.error(f"upsd main loop: {type(e).__name__}: {e}")
+            self.notify.watchdog()
+            await asyncio.sleep(min(TICK, ping) if ping else TICK)
 
     def request_stop(self, sig: int) -> None:
+        if self.stop_signal is None:
+            self.notify.stopping(f"Signal {sig}: exiting")
         self.stop_signal = sig
         if self._stopped is not None:
             self._stopped.set()
 
     def request_reload(self) -> None:
         if self.reload_cb is not None:
+            self.notify.reloading()
             try:
                 self.reload_cb()
             except Exception as e:
                 log.error(f"Reload failed: {type(e).__name__}: {e}")
+            self.notify.ready()
 
     async def run(self) -> int:
+        from ..common.sdnotify import notifier
+
         loop = asyncio.get_running_loop()
+        self.notify = notifier()
         self._stopped = asyncio.Event()
         for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGQUIT):
             loop.add_signal_handler(sig, self.request_stop, sig)
@@ -582,6 +713,9 @@ class Daemon:
                                            backlog=1024)
             self._servers.append(srv)
         ticker = loop.create_task(self._ticker())
+        if self.stop_signal is None:
+            self.notify.ready(status=f"serving {len(self.server.ups_order)} UPS on "
+                                     f"{len(self._servers)} listeners", mainpid=os.getpid())
         await self._stopped.wait()
         ticker.cancel()
         for srv in self._servers:

@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import Callable
 
 from ..common.cnum import atoi
-from ..common.parseconf import encode
+from ..common.parseconf import Tokenizer, encode
 from ..proto.sockproto import parse_driver_message, parse_flags
 
 
@@ -158,8 +158,35 @@ class Ups:
         self.numlogins = 0
         # Set by the daemon: queue bytes for the driver; False when that is impossible.
         self.driver_send: Callable[[bytes], bool] = lambda data: False
+        self.retry_delay = 0.0  # seconds before the next try of the driver's socket
         self._cache: dict[tuple[int, str], bytes] = {}
         self._cache_version = -1
+
+    # How soon to try the driver's socket again: a restarted driver's socket is back
+    # within tens of milliseconds, so the first try comes soon after the link was lost;
+    # tries then come a little further apart, never more than RETRY_MAX, so a driver that
+    # comes back later is served again at most RETRY_MAX after its socket appears. A
+    # failed connect to a Unix socket costs microseconds.
+    # A driver that accepts and then hangs up at once (crash loop, wrong program on the
+    # socket) is tried less and less often instead, up to FLAP_MAX apart.
+    RETRY_FIRST = 0.05
+    RETRY_MAX = 0.25
+    FLAP_MAX = 5.0
+    FLAP_LINK = 1.0  # a link that lasted less than this "dropped at once"
+
+    def link_lost(self, lasted: float) -> float:
+        """The link to the driver went down after ``lasted`` seconds: seconds until the
+        first try to reconnect."""
+        if lasted < self.FLAP_LINK:
+            self.retry_delay = min(self.FLAP_MAX, max(self.RETRY_FIRST, self.retry_delay * 2))
+        else:
+            self.retry_delay = self.RETRY_FIRST
+        return self.retry_delay
+
+    def link_failed(self) -> float:
+        """A try to connect failed: seconds until the next one."""
+        self.retry_delay = min(self.RETRY_MAX, max(self.RETRY_FIRST, self.retry_delay * 2))
+        return self.retry_delay
 
     def reset_data(self) -> None:
         """Fresh, empty state with ups.status WAIT (just connected, dump not yet done)."""
@@ -186,7 +213,14 @@ class Ups:
 class GetVarCache:
     """GET VAR replies by request line (the hot path of upsmon-like clients). An entry is
     served only while the UPS, its data and its FSD flag are what they were when the reply
-    was built; entries do not depend on the session."""
+    was built; entries do not depend on the session.
+
+    The key is the whole request as it came in: one physical line that a fresh tokenizer
+    turns into exactly the words the reply was built from. ``remember`` checks that
+    itself, so a reply can never be filed under a line that was only the tail of a
+    longer request (a continued line, a split write) and then answer someone else's."""
+
+    MAX_KEY = 512  # longer lines are not kept: they would let a client fill memory
 
     def __init__(self, ups_table: dict[str, Ups]) -> None:
         self._ups = ups_table  # the server's table, lower-case name -> Ups
@@ -194,8 +228,9 @@ class GetVarCache:
         self._replies: dict[bytes, tuple] = {}
 
     def lookup(self, raw: bytes) -> bytes | None:
-        """The reply to the request line ``raw`` if it is a GET VAR answered before and
-        nothing it depends on has changed since."""
+        """The reply to the request line ``raw`` (without its LF; a complete request on
+        its own, with nothing of an earlier line pending) if it is a GET VAR answered
+        before and nothing it depends on has changed since."""
         e = self._replies.get(raw)
         if e is None:
             return None
@@ -206,13 +241,18 @@ class GetVarCache:
         return None
 
     def remember(self, raw: bytes, words: list[str], reply: bytes) -> None:
-        """Keep a successful GET VAR reply for ``cached_reply`` (session-independent)."""
+        """Keep ``reply``, built for ``words``, as the answer to the request line ``raw``
+        if it is a successful GET VAR and ``raw`` on its own is exactly that request."""
         if (len(words) < 4 or not reply.startswith(b"VAR ") or words[0].upper() != "GET"
-                or words[1].upper() != "VAR" or words[3][:7].lower() == "server."):
+                or words[1].upper() != "VAR" or words[3][:7].lower() == "server."
+                or len(raw) > self.MAX_KEY):
             return
         key = words[2].lower()
         ups = self._ups.get(key)
         if ups is None:
+            return
+        tok = Tokenizer()
+        if tok.feed(raw + b"\n") != [(words, None, 0)] or tok.pending:
             return
         if len(self._replies) >= 4096:
             self._replies.clear()

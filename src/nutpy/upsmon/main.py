@@ -13,7 +13,7 @@ import signal
 import socket
 import sys
 
-from .. import NUT_VERSION
+from .. import VERSION_TEXT
 from ..common import daemon, paths
 from ..common.cliopt import GetOpt
 from ..common.log import log
@@ -213,7 +213,7 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     prog = os.path.basename(sys.argv[0]) if sys.argv and sys.argv[0] else "upsmon"
     log.setup("upsmon")
-    print(f"Network UPS Tools upsmon {NUT_VERSION}", flush=True)
+    print(f"Network UPS Tools upsmon {VERSION_TEXT}", flush=True)
     try:
         opts = parse_args(argv, prog)
     except Usage:

@@ -9,7 +9,7 @@ import os
 import signal
 import socket
 
-from ..common import daemon
+from ..common import daemon, sdnotify
 from ..common.log import log
 from ..common.parseconf import read_file
 from . import clocks, privsep
@@ -32,6 +32,8 @@ class Shell:
         self.tls = TlsSettings(conf)
         self.links: dict[str, Link] = {}
         self.fallback: dict[str, str] = {}
+        self.notify = sdnotify.notifier()  # systemd, when NOTIFY_SOCKET is set
+        self._reload_pending = False
 
     # -- processes ------------------------------------------------------------------------
 
@@ -67,6 +69,7 @@ class Shell:
         theirs.close()
         self.notify_sock = ours
         self.preload()
+        self.notify.connect()  # systemd's socket may be outside the jail
         if self.opts.chroot:
             self.prepare_chroot()
             daemon.chroot_start(self.opts.chroot)
@@ -145,15 +148,22 @@ class Shell:
         self.monitor.now = loop.time()
         request = next(gen)
         status = 0
+        # as C, the process that monitors (the child of the root parent) is the one systemd
+        # follows and hears from
+        self.notify.ready(mainpid=os.getpid())
         while True:
             self.flush()
+            self.notify.watchdog()
             result = await self.execute(request)
             self.monitor.now = loop.time()
             try:
-                request = gen.send(result)
+                request_done, request = request, gen.send(result)
             except StopIteration as stop:
                 status = stop.value or 0
                 break
+            if isinstance(request_done, mon.ReadConfig) and self._reload_pending:
+                self._reload_pending = False
+                self.notify.ready()
         self.flush()
         for link in self.links.values():
             await link.close()
@@ -161,6 +171,7 @@ class Shell:
 
     def on_exit(self, sig: int) -> None:
         log.info(f"Signal {sig}: User requested EXIT")
+        self.notify.stopping(f"Signal {sig}: exiting")
         self.monitor.request_exit(sig)
         self.wake.set()
 
@@ -171,6 +182,8 @@ class Shell:
 
     def on_reload(self) -> None:
         log.info(f"Signal {signal.SIGHUP}: User requested RELOAD")
+        self.notify.reloading()
+        self._reload_pending = True
         self.monitor.request_reload()
         self.wake.set()
 
@@ -244,10 +257,14 @@ class Shell:
         before = clocks.Reading.now()
         if not self.monitor.wants_wakeup:
             self.wake.clear()
-            try:
-                await asyncio.wait_for(self.wake.wait(), seconds)
-            except asyncio.TimeoutError:
-                pass
+            loop = asyncio.get_running_loop()
+            deadline = loop.time() + seconds
+            ping = self.notify.watchdog_interval()
+            while not self.wake.is_set() and (left := deadline - loop.time()) > 0:
+                try:
+                    await asyncio.wait_for(self.wake.wait(), min(left, ping or left))
+                except asyncio.TimeoutError:
+                    self.notify.watchdog()
         gap = clocks.compare(before, clocks.Reading.now())
         if gap.clock_jump:
             log.info(f"The system clock was set {gap.clock_jump:+.0f} seconds; upsmon times "
@@ -256,6 +273,8 @@ class Shell:
 
     def request_shutdown(self) -> None:
         conf = self.monitor.conf
+        self.notify.stopping("Executing automatic power-fail shutdown")
+        self.notify.extend_timeout()
         if self.opts.split:
             try:
                 os.write(self.pipe_w, privsep.SHUTDOWN_BYTE)

@@ -22,7 +22,7 @@ import subprocess
 import sys
 import time
 
-from .. import NUT_VERSION
+from .. import VERSION_TEXT
 from ..common import paths
 from ..common.cliopt import GetOpt
 from ..common.log import log
@@ -450,7 +450,7 @@ def main(argv: list[str] | None = None) -> int:
         elif opt == "l":
             ctx.list_only = True
         elif opt == "V":
-            print(f"Network UPS Tools upssched {NUT_VERSION}")
+            print(f"Network UPS Tools upssched {VERSION_TEXT}")
             return 0
         else:
             log.error(f"Error: unknown option -{letter}. Try -h for help.")

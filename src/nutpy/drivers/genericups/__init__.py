@@ -1,0 +1,1 @@
+"""genericups: contact-closure UPSes on a serial port's modem lines."""
