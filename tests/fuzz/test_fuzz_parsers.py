@@ -98,3 +98,74 @@ def test_grammar_shaped_input(name):
         t.check(seed + text if seeded else text)
 
     run()
+
+
+@st.composite
+def sparse_damage(draw):
+    """Mostly zero bytes (a device's replies pass unharmed) with a few damaged places."""
+    data = bytearray(draw(st.integers(0, 600)))
+    for _ in range(draw(st.integers(0, 6))):
+        if not data:
+            break
+        pos = draw(st.integers(0, len(data) - 1))
+        patch = draw(st.binary(min_size=1, max_size=24))
+        data[pos:pos + len(patch)] = patch
+    return bytes(data)
+
+
+@pytest.mark.parametrize("name", [n for n in NAMES if TARGETS[n].extra.get("sparse")])
+def test_sparse_damage(name):
+    check = TARGETS[name].check
+
+    @FUZZ
+    @given(sparse_damage())
+    def run(data):
+        check(data)
+
+    run()
+
+
+def _encode_reads(events) -> bytes:
+    """(client, bytes) reads and None (a driver update) in upsd_connection's input form."""
+    out = bytearray()
+    for ev in events:
+        if ev is None:
+            out.append(0xF0)
+            continue
+        who, data = ev
+        while data:
+            n = len(data)
+            if n >= 10:
+                k = min((n - 1) // 9, 0x3F)
+                size, ctl = 1 + 9 * k, (who << 7) | 0x40 | k
+            else:
+                size, ctl = n, (who << 7) | (n - 1)
+            out.append(ctl)
+            out += data[:size]
+            data = data[size:]
+    return bytes(out)
+
+
+_POLL = st.sampled_from([b"GET VAR Fake ups.status\n", b"GET VAR fake UPS.STATUS\n",
+                         b"GET VAR Fake battery.charge\n", b"GET VAR Fake ups.status",
+                         b'GET VAR Fake "ups.sta', b'tus"\n', b"GET VAR Fake ups.status\\\n",
+                         b"\n", b"LOGOUT\n", b"GET VAR Fake ups.status #x\n", b"HELP\n",
+                         b"GET VAR Fake ups.status\r\n", b"GET VAR Fake ups.status \n"])
+
+
+def test_upsd_connection_cache_against_c_reads():
+    """Reads built from GET VAR polls split and continued every which way (what upsmon-like
+    clients send, and what broke the reply cache once), with driver updates between them."""
+    from support.fuzz_targets import TARGETS as T
+
+    check = T["upsd_connection"].check
+    piece = st.lists(st.one_of(_POLL, request_text(T["upsd_connection"].vocabulary)),
+                     min_size=1, max_size=12).map(b"".join)
+    event = st.one_of(st.tuples(st.integers(0, 1), piece), st.none())
+
+    @FUZZ
+    @given(st.lists(event, max_size=12))
+    def run(events):
+        check(_encode_reads(events))
+
+    run()

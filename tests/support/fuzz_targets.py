@@ -42,9 +42,12 @@ class Target:
 TARGETS: dict[str, Target] = {}
 
 
-def target(name: str, vocabulary: tuple[str, ...] = (), seeds: tuple[bytes, ...] = ()):
+def target(name: str, vocabulary: tuple[str, ...] = (), seeds: tuple[bytes, ...] = (),
+           **extra):
+    """Register ``check`` as a fuzz target. ``sparse=True``: the input mostly passes a
+    device's replies unharmed (zero bytes), so inputs with a few damaged places go deepest."""
     def register(fn):
-        TARGETS[name] = Target(name, fn, vocabulary, seeds)
+        TARGETS[name] = Target(name, fn, vocabulary, seeds, extra)
         return fn
     return register
 
@@ -200,10 +203,13 @@ def check_upsd_request(data: bytes) -> None:
     """Request bytes through the tokenizer (C's 512-byte reads: a parse error drops the
     rest of its read) into ``Server.handle``: every request gets one reply line set, never
     an exception, and what is forwarded to the driver is well formed."""
-    from nutpy.upsd.auth import Deferred
+    from nutpy.security.passwords import LoginThrottle
+    from nutpy.upsd.auth import Deferred, Held
     from nutpy.upsd.protocol import Session
 
     server, ups, sent = _upsd_server()
+    if data[:1] and data[0] & 1:  # the failed-login throttle on, as the daemon has it
+        server.auth.throttle = LoginThrottle(clock=lambda: 1000.0)
     sessions = [Session("127.0.0.1"), Session("::1")]
     for s in sessions:
         server.open_session(s)
@@ -215,8 +221,11 @@ def check_upsd_request(data: bytes) -> None:
                 tok = Tokenizer()
                 break
             reply = server.handle(session, line.words)
-            while isinstance(reply, Deferred):  # only hashed passwords or DNS rules defer
+            if isinstance(reply, Deferred):  # only hashed passwords or DNS rules defer
                 raise AssertionError(f"unexpected slow check for {line.words}")
+            if isinstance(reply, Held):  # a wrong password's answer, delayed or dropped
+                assert reply.delay is None or reply.delay > 0
+                reply = reply.reply
             _check_reply(reply)
             if session.starttls:
                 session.starttls = False
@@ -224,6 +233,134 @@ def check_upsd_request(data: bytes) -> None:
         server.close_session(s)
     assert ups.numlogins == 0
     _check_forwarded(sent)
+
+
+# =========================================================================================
+# upsd: whole connections, with the reply cache and the fast paths of the asyncio layer
+
+class _FakeUpsdTransport:
+    def __init__(self, peer: str) -> None:
+        self.peer = peer
+        self.out = bytearray()
+        self.closed = False
+
+    def get_extra_info(self, name):
+        return {"peername": (self.peer, 40000), "sockname": ("127.0.0.1", 3493)}.get(name)
+
+    def set_write_buffer_limits(self, high=None, low=None):
+        pass
+
+    def write(self, data):
+        assert not self.closed, "write after close"
+        self.out += data
+
+    def close(self):
+        self.closed = True
+
+    abort = close
+
+    def get_write_buffer_size(self):
+        return 0
+
+    def pause_reading(self):
+        raise AssertionError("paused: nothing here should wait")
+
+    def resume_reading(self):
+        pass
+
+
+class _FakeDaemon:
+    def __init__(self, server) -> None:
+        from nutpy.common.ratelimit import Throttle
+
+        self.server = server
+        self.clients = {}
+        self.maxconn = None
+        self.throttle_maxconn = Throttle(burst=5, period=60.0)
+
+    def parse_error(self, error: str) -> None:
+        pass
+
+    def fd_count(self) -> int:
+        return len(self.clients)
+
+
+class _CModel:
+    """What C upsd does with a connection's reads: 512 bytes at a time through the
+    tokenizer, a parse error drops the rest of those 512, LOGOUT closes once they are done
+    unless a later request in them came after it."""
+
+    def __init__(self, server, peer: str) -> None:
+        from nutpy.upsd.protocol import Session
+
+        self.server = server
+        self.session = Session(peer)
+        self.session.local = "127.0.0.1"
+        server.open_session(self.session)
+        self.tok = Tokenizer()
+        self.out = bytearray()
+        self.closed = False
+
+    def read(self, data: bytes) -> None:
+        for start in range(0, len(data), 512):
+            if self.closed:
+                return
+            for line in self.tok.feed(data[start:start + 512]):
+                if line.error:
+                    self.tok = Tokenizer()
+                    break
+                self.out += self.server.handle(self.session, line.words)
+            if self.session.logout:
+                self.closed = True
+                self.server.close_session(self.session)
+
+
+_UPDATES = (b'SETINFO ups.status "OB"', b'SETINFO ups.status "OL"', b"DELINFO battery.charge",
+            b'SETINFO battery.charge "55"', b"DATASTALE", b"DATAOK", b'SETINFO Ups.Status "ol"')
+
+
+@target("upsd_connection", vocabulary=_UPSD_WORDS + ("\n",),
+        seeds=(b"GET VAR Fake ups.status\n" * 3 + b"GET VAR Fake \"ups.sta\ntus\"\n",
+               b"GET VAR Fake ups.status\\\nGET VAR Fake ups.status\nLOGOUT\n"))
+def check_upsd_connection(data: bytes) -> None:
+    """Two clients' reads (split where the input says, some with '#', some without) through
+    upsd's asyncio layer (``ClientConn``: the reply cache, the line-by-line hot path and
+    C's 512-byte chunks), with driver updates in between, answered exactly as C's read
+    loop answers the same reads (``_CModel`` over a server without any cache)."""
+    from nutpy.upsd.server import ClientConn
+
+    real, real_ups, _ = _upsd_server()
+    model, model_ups, _ = _upsd_server()
+    daemon = _FakeDaemon(real)
+    conns, transports, models = [], [], []
+    for peer in ("127.0.0.1", "127.0.0.2"):
+        c, t = ClientConn(daemon), _FakeUpsdTransport(peer)
+        c.connection_made(t)
+        conns.append(c)
+        transports.append(t)
+        models.append(_CModel(model, peer))
+    pos = 0
+    with quiet_log():
+        while pos < len(data):
+            ctl = data[pos]
+            pos += 1
+            if ctl >= 0xF0:  # the driver says something
+                words = Tokenizer().feed(_UPDATES[ctl % len(_UPDATES)] + b"\n")[0].words
+                real_ups.data.apply(words)
+                model_ups.data.apply(words)
+                continue
+            size = 1 + (ctl & 0x3F) * (9 if ctl & 0x40 else 1)
+            chunk = data[pos:pos + size]
+            pos += size
+            if not chunk:
+                break
+            who = ctl >> 7
+            if not conns[who].closed:
+                conns[who].data_received(chunk)
+            models[who].read(chunk)
+    for t, m in zip(transports, models):
+        assert bytes(t.out) == bytes(m.out), (bytes(t.out), bytes(m.out))
+        assert t.closed == m.closed
 
 
 # =========================================================================================
@@ -404,7 +541,9 @@ def check_published(state) -> None:
             assert all(w in ("RW", "STRING", "NUMBER") for w in line.words[2:]), line
         upsd.apply(line.words)
     theirs = {v.name: v.raw for v in upsd.vars.values()}
-    ours = {n: state.get(n) for n in state.names()}
+    # bytes outside 0x20..0x7f cannot cross the socket (the tokenizer drops them, in C too)
+    ours = {n: "".join(c for c in state.get(n) if 0x20 <= ord(c) <= 0x7F)
+            for n in state.names()}
     assert theirs == ours
     assert sorted(upsd.cmds.values()) == sorted(state.commands())
 
@@ -755,3 +894,190 @@ def all_vocabulary() -> list[str]:
     for t in TARGETS.values():
         words.update(t.vocabulary)
     return sorted(words)
+
+
+# =========================================================================================
+# serial UPS protocols: a simulated unit's replies, damaged as the input says
+
+class Damage:
+    """Reads the fuzz input as a list of edits to make to a device's replies, one control
+    byte per reply: pass it on, cut it, change a byte, replace it with bytes from the input,
+    or say nothing. When the input runs out, replies pass unharmed."""
+
+    def __init__(self, data: bytes) -> None:
+        self.data = data
+        self.pos = 0
+
+    def _byte(self) -> int | None:
+        if self.pos >= len(self.data):
+            return None
+        b = self.data[self.pos]
+        self.pos += 1
+        return b
+
+    def __call__(self, reply: bytes) -> bytes:
+        c = self._byte()
+        if c is None or c < 96:
+            return reply
+        arg = self._byte() or 0
+        if c < 144:
+            return reply[:arg % (len(reply) + 1)]
+        if c < 192:
+            if reply:
+                i = arg % len(reply)
+                return reply[:i] + bytes([self._byte() or 0]) + reply[i + 1:]
+            return reply
+        if c < 240:
+            chunk = self.data[self.pos:self.pos + arg % 80]
+            self.pos += len(chunk)
+            return chunk
+        return b""
+
+
+class _Log:
+    def __getattr__(self, level):
+        return lambda *args, **kw: None
+
+
+class _DamagedQ1:
+    """A Q1-family simulator behind a damaged line (``command(bytes) -> bytes``)."""
+
+    def __init__(self, dialect: str, damage: Damage) -> None:
+        from nutpy.sim.q1 import Q1Ups
+
+        self.sim = Q1Ups(dialect)
+        self.damage = damage
+        self.now = 1000.0
+
+    def command(self, cmd: bytes) -> bytes:
+        self.now += 0.5
+        return self.damage(self.sim.feed(cmd, self.now) + self.sim.tick(self.now))
+
+
+_Q1_DIALECTS = ("megatec", "mustek", "megatec/old", "zinto", "q1", "voltronic-qs",
+                "voltronic-qs-hex", "voltronic")
+
+
+@target("qx_engine", seeds=(b"", b"\x00" * 40, b"\x60\x05" * 20, b"\xc0\x10(226.0 195.0 226.0"), sparse=True)
+def check_qx_engine(data: bytes) -> None:
+    """nutdrv_qx's engine (every subdriver, detection included) talking to a simulated unit
+    of one of the Q1 dialects whose replies the input damages: never an exception other
+    than C's fatal exit, and what it publishes stays well formed."""
+    from nutpy.drivers.qx import subdrivers
+    from nutpy.drivers.qx.core import FatalError, QxEngine
+    from nutpy.drivers.state import DriverState
+
+    dialect = _Q1_DIALECTS[data[0] % len(_Q1_DIALECTS)] if data else "megatec"
+    device = _DamagedQ1(dialect, Damage(data[1:]))
+    state = DriverState()
+    conf = {"pollfreq": "0"}
+    engine = QxEngine(state, device, conf.get, lambda k: k in conf, subdrivers(), log=_Log(),
+                      upsname="sim")
+    try:
+        if not engine.match_subdriver():
+            return
+        engine.init_ups()
+        engine.init_info(1000)
+        for n in range(6):
+            engine.update_info(1001 + n)
+        for cmd, extra in (("beeper.toggle", None), ("test.battery.start", "5"),
+                           ("shutdown.return", None), ("load.off", None)):
+            engine.instcmd(cmd, extra)
+        for name in list(state.names())[:6]:
+            if state.var(name).flags & 1:
+                engine.setvar(name, "1")
+    except FatalError:
+        return
+    check_published(state)
+
+
+@target("blazer", seeds=(b"", b"\x00" * 20, b"\x70\x03" * 10), sparse=True)
+def check_blazer(data: bytes) -> None:
+    """blazer_ser's protocol code over a damaged Megatec line."""
+    from nutpy.drivers.qx.blazer import Blazer
+    from nutpy.drivers.qx.core import FatalError
+    from nutpy.drivers.state import DriverState
+
+    device = _DamagedQ1("megatec" if not data or data[0] & 1 else "mustek", Damage(data[1:]))
+    state = DriverState()
+    b = Blazer(state, device, {}.get, lambda k: False, _Log(), "sim")
+    try:
+        b.init_ups()
+        b.init_info(1000)
+        for n in range(6):
+            b.update_info(1002 + 2 * n)
+        for cmd in ("beeper.toggle", "test.battery.start.quick", "shutdown.return", "load.off"):
+            b.instcmd(cmd, None)
+    except FatalError:
+        return
+    check_published(state)
+
+
+class _DamagedApcLink:
+    """The canonical-mode tty apcsmart reads (a line per read, ending at LF or '*'), in
+    front of the simulated Smart-UPS, each line damaged as the input says."""
+
+    def __init__(self, damage: Damage) -> None:
+        from nutpy.sim.apcsmart import ApcSmartUps
+
+        self.sim = ApcSmartUps(smart=False)
+        self.damage = damage
+        self.now = 1000.0
+        self.pending = b""
+
+    def clock(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.now += seconds
+
+    def write(self, data: bytes, pace: float = 0.0) -> int:
+        for byte in data:
+            self.pending += self.sim.feed(bytes([byte]), self.now)
+            self.now += pace
+        return len(data)
+
+    def read(self, size: int, timeout: float) -> bytes:
+        self.pending += self.sim.tick(self.now)
+        data = self.pending.replace(b"\r", b"")
+        ends = [i for i in (data.find(b"\n"), data.find(b"*")) if i >= 0]
+        if not ends:
+            self.now += timeout
+            self.pending = b""
+            return self.damage(data)[:size] if data else b""
+        end = min(ends) + 1
+        self.pending = data[end:]
+        return self.damage(data[:end])[:size]
+
+    def flush_input(self) -> None:
+        self.pending = b""
+
+    def flush_output(self) -> None:
+        pass
+
+    def flush_io(self) -> None:
+        self.pending = b""
+
+
+@target("apcsmart", seeds=(b"", b"\x00" * 60, b"\x61\x02" * 30, b"\xf5\x00" * 5), sparse=True)
+def check_apcsmart(data: bytes) -> None:
+    """apcsmart's protocol (handshake, capabilities, polls, commands, SETs) against the
+    simulated Smart-UPS whose every line the input may damage."""
+    from nutpy.drivers.apcsmart.protocol import ApcSmart, Fatal
+    from nutpy.drivers.state import DriverState
+
+    link = _DamagedApcLink(Damage(data))
+    state = DriverState()
+    apc = ApcSmart(state, link, {}.get, lambda k: False, _Log(), device_path="/dev/ttyS0",
+                   upsname="sim", clock=link.clock, sleep=link.sleep)
+    try:
+        apc.init_info()
+        for _ in range(4):
+            apc.poll_device()
+        for cmd in ("test.battery.start", "beeper.toggle", "calibrate.start", "load.off"):
+            apc.instcmd(cmd, None)
+        for name in ("input.transfer.high", "ups.id", "ups.delay.shutdown"):
+            apc.setvar(name, "x")
+    except Fatal:
+        return
+    check_published(state)
