@@ -682,6 +682,42 @@ def usb_vanish(kind: str, root: Path) -> Outcome:
             return run.finish(out)
 
 
+def serial_vanish(kind: str, root: Path) -> Outcome:
+    """A Megatec Q1 UPS on a serial line (``nutpy sim``'s pty simulator behind a stable
+    link name, as a udev alias gives a USB-serial adapter) that is pulled out and put
+    back, under nutdrv_qx with pollinterval 1."""
+    from nutpy.sim.pty import PtyPort, Runner
+    from nutpy.sim.q1 import Q1Ups
+
+    if kind == "C" and not os.path.exists("/lib/nut/nutdrv_qx"):
+        return Outcome(did="not run: C nutdrv_qx missing")
+    root.mkdir(parents=True, exist_ok=True)
+    link = str(root / "ttyUPS")
+    device = Q1Ups("megatec")
+    with Runner(device, PtyPort(link)):
+        stack = Stack(kind, root / "stack", driver="nutdrv_qx", port=link,
+                      ups_conf="  pollinterval = 1\n  protocol = megatec\n")
+        with Run(stack) as run:
+            time.sleep(2.0)
+            t_unplug = time.monotonic()
+            with device.lock:
+                device.control("unplug")
+            stale = wait_until(lambda: run.poller.first_error_after(t_unplug), 25, 0.02)
+            time.sleep(max(1.0, 12.0 - (time.monotonic() - t_unplug)))
+            t_plug = time.monotonic()
+            with device.lock:
+                device.control("replug")
+            rec = run.recovered_after(t_plug)
+            out = Outcome()
+            out.did = ((f"stale {stale[0] - t_unplug:.1f} s after the unplug ({stale[1]})"
+                        if stale else "never marked stale (12 s)") +
+                       f"; errors {_errors(run.poller.errors(t_unplug, t_plug + (rec or 0)))}")
+            out.recovery = f"{_ms(rec)} after the replug"
+            if rec is None:
+                out.notes.append(f"driver's last words: {_last_line(stack.log('driver'))}")
+            return run.finish(out)
+
+
 ROWS = {
     "driver_kill": ("driver killed -9 and restarted", driver_kill),
     "driver_stop": ("driver stopped (SIGSTOP) 8 s, then SIGCONT (MAXAGE 5)", driver_stop),
@@ -705,4 +741,6 @@ ROWS = {
                    clock_jump),
     "usb_vanish": ("USB UPS (usbhid-ups, emulated) unplugged 8 s and plugged back",
                    usb_vanish),
+    "serial_vanish": ("serial UPS (nutdrv_qx, Megatec Q1 simulator on a pty) unplugged 12 s "
+                      "and plugged back", serial_vanish),
 }
