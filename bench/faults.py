@@ -16,6 +16,7 @@ whole run about 15 minutes); a watchdog stops the run after 45 minutes.
 from __future__ import annotations
 
 import argparse
+import atexit
 import json
 import os
 import re
@@ -28,6 +29,7 @@ import traceback
 from pathlib import Path
 
 from bench._faults.rows import ROWS, Outcome
+from bench._faults.stack import close_all
 
 REPO = Path(__file__).resolve().parent.parent
 DOC = REPO / "docs" / "reliability.md"
@@ -96,7 +98,11 @@ def main(argv: list[str] | None = None) -> int:
     if "C" in kinds and not have_c():
         print("C NUT not installed: only our rows are run")
         kinds.remove("C")
+    # however the run ends (watchdog, Ctrl-C, SIGTERM from a timeout), every process it
+    # started is stopped: the stacks' finally blocks run, and close_all() catches the rest
     signal.signal(signal.SIGALRM, lambda *a: sys.exit("bench.faults: watchdog expired"))
+    signal.signal(signal.SIGTERM, lambda *a: sys.exit("bench.faults: terminated"))
+    atexit.register(close_all)
     signal.alarm(WATCHDOG)
     started = time.monotonic()
     load_before = loadavg()

@@ -24,7 +24,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench._faults.stack import Stack, fd_count, rss_kb, wait_until
+from bench._faults.stack import Stack, close_all, fd_count, rss_kb, wait_until
 
 SAMPLE = 10.0
 
@@ -143,6 +143,11 @@ def soak(kind: str, seconds: float, clients: int) -> bool:
 
 
 def main() -> None:
+    import atexit
+    import signal
+
+    signal.signal(signal.SIGTERM, lambda *a: sys.exit("bench.soak: terminated"))
+    atexit.register(close_all)
     args = sys.argv[1:]
     seconds = float(args[0]) if args else 600.0
     clients = int(args[1]) if len(args) > 1 else 1000

@@ -291,16 +291,22 @@ def upsd_reload(kind: str, root: Path) -> Outcome:
 
 
 def hostile_clients(kind: str, root: Path) -> Outcome:
+    """Latency is measured with the good client alone in this process (the writer, a
+    thread here, would take the GIL from it); the writer then runs under the same attack
+    for the lost-acknowledgement check."""
     stack = Stack(kind, root)
-    with Run(stack, poll_interval=0.01) as run:
+    with Run(stack, poll_interval=0.01, writer=False) as run:
         pid = stack.pid("upsd")
         t_base = time.monotonic()
-        time.sleep(3.0)
+        time.sleep(5.0)
         base = run.poller.latencies_ms(t_base, time.monotonic())
         t0 = time.monotonic()
         attack = cl.Attack(20, cl.hostile_client(stack.port)).start()
-        time.sleep(10.0)
+        time.sleep(15.0)
         t1 = time.monotonic()
+        run.writer = cl.Writer(stack.port)
+        run.writer.start()
+        time.sleep(5.0)
         attack.stop()
         lat = run.poller.latencies_ms(t0, t1)
         errs = run.poller.errors(t0, t1)

@@ -110,6 +110,14 @@ def ping_driver(path: Path, timeout: float = 1.0) -> bool:
         return False
 
 
+LIVE: set["Stack"] = set()  # closed at exit, however the run ends (see bench.faults)
+
+
+def close_all() -> None:
+    for stack in list(LIVE):
+        stack.close()
+
+
 class Stack:
     """``kind``: "C" or "ours". ``driver``: the driver program name; ``port``: its port
     (a .dev file name in the config directory by default)."""
@@ -138,6 +146,7 @@ class Stack:
         self._write("upsd.users", USERS)
         self.procs: dict[str, subprocess.Popen] = {}
         self._logfiles = []
+        LIVE.add(self)
         self.shutdown_log = root / "shutdowns.log"
         self.notify_log = self.logs / "notify.log"
         self.with_upsmon = upsmon
@@ -328,3 +337,4 @@ class Stack:
                 p.wait(5)
         for f in self._logfiles:
             f.close()
+        LIVE.discard(self)
