@@ -24,7 +24,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench._faults.stack import Stack, close_all, fd_count, rss_kb, wait_until
+from bench._faults.stack import Stack, close_all, fd_count, rss_kb
 
 SAMPLE = 10.0
 
@@ -119,9 +119,11 @@ def soak(kind: str, seconds: float, clients: int) -> bool:
                          daemon=True).start()
         stats = asyncio.run(_load(stack.port, clients, seconds, sample))
         alive = stack.pid("upsd") is not None and stack.pid("driver") is not None
-        wait_until(lambda: True, 0)
     finally:
         stack.close()
+        import shutil
+
+        shutil.rmtree(root, ignore_errors=True)
     print(f"  clients: {stats}")
 
     def avg(rows, col):
