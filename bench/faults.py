@@ -54,7 +54,10 @@ def run_row(name: str, kind: str) -> Outcome:
         traceback.print_exc()
         return Outcome(did=f"row failed: {type(e).__name__}: {e}")
     finally:
-        shutil.rmtree(root, ignore_errors=True)
+        if os.environ.get("NUTPY_FAULTS_KEEP") == "1":  # logs of each process stay there
+            print(f"kept {root}")
+        else:
+            shutil.rmtree(root, ignore_errors=True)
 
 
 def table(results: dict[str, dict[str, Outcome]]) -> str:

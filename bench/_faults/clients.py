@@ -389,7 +389,8 @@ def stuck_tls_client(port: int, partial: bool):
     return body
 
 
-_DRIVER_WORDS = [b"SET", b"INSTCMD", b"DUMPALL", b"PING", b"TRACKING", b"ups.status", b"ups.id",
+# (not ups.id: the writer's variable, whose every value it checks)
+_DRIVER_WORDS = [b"SET", b"INSTCMD", b"DUMPALL", b"PING", b"TRACKING", b"ups.status", b"ups.mfr",
                  b'""', b'"a b"', b"BROADCAST", b"NOBROADCAST", b"DUMPVALUE", b"x", b"#",
                  b'"#"', b"\\", b"=", b"GETPID", b"driver.debug", b"load.off"]
 

@@ -613,9 +613,12 @@ def _clock_shim(root: Path) -> Path | None:
 
 
 def clock_jump(kind: str, root: Path) -> Outcome:
-    """The UPS is on battery (not low). upsmon's wall clock jumps 1 h forward (an
-    LD_PRELOAD shim moves CLOCK_REALTIME for upsmon's processes only); 3 s later upsd is
-    down for 2 s (one or two failed polls). Nothing here is a reason to shut down."""
+    """The UPS is on battery (not low) and upsmon has DEADTIME 8. The driver is killed and
+    started again (upsd answers DRIVER-NOT-CONNECTED for a second or two, a poll or two
+    fail): first as is, then with upsmon's wall clock stepped 1 h forward while it has no
+    data, as NTP does when the network comes back (an LD_PRELOAD shim moves
+    CLOCK_REALTIME for upsmon's processes only, as settimeofday would; the monotonic and
+    boot clocks do not move). Neither is a reason to shut down."""
     shim = _clock_shim(root)
     if shim is None:
         return Outcome(did="not run: no C compiler for the clock shim")
@@ -623,31 +626,39 @@ def clock_jump(kind: str, root: Path) -> Outcome:
     offset_file.write_text("0\n")
     os.chmod(root, 0o755)
     os.chmod(offset_file, 0o644)
-    stack = Stack(kind, root / "stack",
+    stack = Stack(kind, root / "stack", deadtime=8,
                   dev_text="ups.status: OB DISCHRG\nbattery.charge: 90\nups.id: w0\n",
                   upsmon_env={"LD_PRELOAD": str(shim),
                               "NUTPY_CLOCK_OFFSET_FILE": str(offset_file)})
+
+    def driver_blip(jump: bool) -> float | None:
+        t0 = time.monotonic()
+        stack.kill("driver", signal.SIGKILL)
+        time.sleep(0.5)
+        if jump:  # NTP steps the clock while upsmon has no data
+            offset_file.write_text("3600\n")
+        time.sleep(1.0)  # down long enough for upsmon (polling every second) to notice
+        stack.start_driver(wait=30)
+        run.writer.driver_restarts.append(time.monotonic())
+        err = wait_until(lambda: run.poller.first_error_after(t0), 10, 0.01)
+        back = wait_until(lambda: run.poller.first_ok_after(err[0]), 30, 0.01) if err else None
+        time.sleep(4.0)  # upsmon's next polls, and whatever it decides
+        return back - err[0] if err and back else None
+
     with Run(stack) as run:
         time.sleep(2.0)
-        offset_file.write_text("3600\n")
-        t_jump = time.monotonic()
-        time.sleep(3.0)
-        after_jump = list(stack.notifications(run.wall0))
-        shut_after_jump = len(stack.shutdowns())
-        stack.kill("upsd", signal.SIGKILL)
-        time.sleep(2.0)
-        t_start = time.monotonic()
-        stack.start_upsd(wait=0)
-        rec = run.recovered_after(t_start)
-        time.sleep(4.0)
+        outage = driver_blip(jump=False)
+        shut_before = len(stack.shutdowns())
+        outage2 = driver_blip(jump=True)
+        shut_after = len(stack.shutdowns())
         offset_file.write_text("0\n")
         out = Outcome()
-        out.did = ("wall clock +1 h: " + ("shutdown at once" if shut_after_jump else
-                                          "nothing") +
-                   "; then upsd down 2 s: " +
-                   ("shutdown" if len(stack.shutdowns()) > shut_after_jump else "no shutdown"))
-        out.recovery = f"{_ms(rec)} after upsd was back"
-        del after_jump, t_jump
+        out.did = (f"driver restart ({_ms(outage)} without data): "
+                   + ("SHUTDOWN" if shut_before else "no shutdown")
+                   + f"; the same restart with the wall clock stepped +1 h 0.5 s into it "
+                   f"({_ms(outage2)} without data): "
+                   + ("SHUTDOWN" if shut_after > shut_before else "no shutdown"))
+        out.recovery = "-"
         return run.finish(out)
 
 
@@ -743,8 +754,8 @@ ROWS = {
                        "meanwhile", statepath_full),
     "statepath_ro": ("state path read-only, driver and upsd restarted meanwhile",
                      statepath_readonly),
-    "clock_jump": ("upsmon's wall clock +1 h with the UPS on battery, then upsd down 2 s",
-                   clock_jump),
+    "clock_jump": ("UPS on battery: a driver restart (1-2 s without data), then the same "
+                   "restart with upsmon's wall clock stepped +1 h during it", clock_jump),
     "usb_vanish": ("USB UPS (usbhid-ups, emulated) unplugged 8 s and plugged back",
                    usb_vanish),
     "serial_vanish": ("serial UPS (nutdrv_qx, Megatec Q1 simulator on a pty) unplugged 12 s "

@@ -125,7 +125,7 @@ class Stack:
     def __init__(self, kind: str, root: Path, *, upsd_conf: str = "", ups_conf: str = "",
                  driver: str = "dummy-ups", port: str = "u.dev", driver_env: dict | None = None,
                  dev_text: str = DEV, upsmon: bool = True, upsmon_env: dict | None = None,
-                 state: Path | None = None) -> None:
+                 state: Path | None = None, deadtime: int = 4) -> None:
         self.kind = kind
         self.root = root
         self.etc = root / "etc"
@@ -150,6 +150,7 @@ class Stack:
         self.shutdown_log = root / "shutdowns.log"
         self.notify_log = self.logs / "notify.log"
         self.with_upsmon = upsmon
+        self.deadtime = deadtime
 
     # ---- files and environment
 
@@ -235,7 +236,7 @@ class Stack:
         lines = [f"MONITOR u@127.0.0.1:{self.port} 1 mon monpw primary",
                  f"SHUTDOWNCMD {bindir}/shutdown", f"NOTIFYCMD {bindir}/notify",
                  f"POWERDOWNFLAG {self.root}/killpower", "POLLFREQ 1", "POLLFREQALERT 1",
-                 "FINALDELAY 0", "DEADTIME 4", "HOSTSYNC 15"]
+                 "FINALDELAY 0", f"DEADTIME {self.deadtime}", "HOSTSYNC 15"]
         lines += [f"NOTIFYFLAG {t} EXEC" for t in NOTIFY_TYPES]
         conf = self.root / "upsmon.conf"
         conf.write_text("\n".join(lines) + "\n")
