@@ -54,6 +54,14 @@ def fuzz_one(name: str, corpus_root: Path, extra: list[str]) -> None:
         import nutpy.upsmon.config  # noqa: F401
         import nutpy.upsmon.schedconf  # noqa: F401
         import nutpy.upsmon.timers  # noqa: F401
+        import nutpy.upsd.server  # noqa: F401
+        import nutpy.drivers.qx  # noqa: F401
+        import nutpy.drivers.qx.blazer  # noqa: F401
+        import nutpy.drivers.apcsmart.protocol  # noqa: F401
+        import nutpy.sim.q1  # noqa: F401
+        import nutpy.sim.apcsmart  # noqa: F401
+        from nutpy.drivers.qx import subdrivers
+        subdrivers()  # imports every subdriver module, instrumented
         from support import fuzz_targets
     t = fuzz_targets.TARGETS.get(name)
     if t is None:
