@@ -124,7 +124,7 @@ def main(argv: list[str] | None = None) -> int:
     elapsed = time.monotonic() - started
     header = (f"Run of {time.strftime('%Y-%m-%d %H:%M')} on {os.cpu_count()} CPUs, load average "
               f"{load_before} before, {loadavg()} after; {elapsed / 60:.1f} minutes. Command: "
-              f"`.venv/bin/python -m bench.faults{' ' + ' '.join(args.rows) if args.rows else ''}`.")
+              f"`.venv/bin/python -m bench.faults{''.join(' ' + r for r in args.rows)}`.")
     text = header + "\n\n" + table(results)
     print("\n" + text)
     if args.json:

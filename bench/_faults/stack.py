@@ -226,7 +226,8 @@ class Stack:
         bindir = self.root / "bin"
         bindir.mkdir(exist_ok=True)
         scripts = {
-            "notify": f'#!/bin/sh\necho "$(date +%s.%N)|$NOTIFYTYPE|$UPSNAME|$1" >> {self.notify_log}\n',
+            "notify": ('#!/bin/sh\necho "$(date +%s.%N)|$NOTIFYTYPE|$UPSNAME|$1" >> '
+                       f"{self.notify_log}\n"),
             "shutdown": f'#!/bin/sh\necho "$(date +%s.%N) shutdown" >> {self.shutdown_log}\n',
             "wall": "#!/bin/sh\ncat > /dev/null\n",
         }

@@ -801,7 +801,8 @@ _HOSTS_WORDS = ("ALL", "EXCEPT", "LOCAL", "KNOWN", "UNKNOWN", "PARANOID", "upsd"
 
 @target("hosts_allow", vocabulary=_HOSTS_WORDS,
         seeds=(b"upsd: 127.0.0.1 [::1] LOCAL\nupsd: ALL EXCEPT 10.0.0.0/8 : deny\n"
-               b"ALL EXCEPT upsd@127.0.0.1: .example.com, monuser@KNOWN : severity auth.info : allow\n",))
+               b"ALL EXCEPT upsd@127.0.0.1: .example.com, monuser@KNOWN : severity auth.info"
+               b" : allow\n",))
 def check_hosts_allow(data: bytes) -> None:
     """hosts.allow/hosts.deny tables: parsed, then asked about a few clients (host names
     given, never looked up)."""
@@ -958,7 +959,8 @@ _Q1_DIALECTS = ("megatec", "mustek", "megatec/old", "zinto", "q1", "voltronic-qs
                 "voltronic-qs-hex", "voltronic")
 
 
-@target("qx_engine", seeds=(b"", b"\x00" * 40, b"\x60\x05" * 20, b"\xc0\x10(226.0 195.0 226.0"), sparse=True)
+@target("qx_engine", sparse=True,
+        seeds=(b"", b"\x00" * 40, b"\x60\x05" * 20, b"\xc0\x10(226.0 195.0 226.0"))
 def check_qx_engine(data: bytes) -> None:
     """nutdrv_qx's engine (every subdriver, detection included) talking to a simulated unit
     of one of the Q1 dialects whose replies the input damages: never an exception other
