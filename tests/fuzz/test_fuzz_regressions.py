@@ -50,3 +50,33 @@ def test_logout_at_the_end_of_c_s_512_byte_read():
 def test_every_target_accepts_empty_input():
     for t in TARGETS.values():
         t.check(b"")
+
+
+def test_numlogins_reply_with_trailing_junk():
+    """Found by atheris on client_reply: ``NUMLOGINS Fake 2S`` raised ValueError out of the
+    client library (``int()``); it now reads the count as C upsmon does (strtol: 2)."""
+    from nutpy.client import core
+
+    TARGETS["client_reply"].check(b"NUMLOGINS Fake 2S")
+    assert core._numlogins(core.parse_get("NUMLOGINS Fake 2S", ("NUMLOGINS", "Fake"))) == 2
+    assert core._numlogins(["NUMLOGINS", "Fake", "x"]) == 0
+
+
+def test_hosts_allow_file_pattern_with_a_nul_byte():
+    """Found by atheris on hosts_allow: a '/file' pattern holding a NUL byte made open()
+    raise ValueError out of hosts_access (upsd's LOGIN/SET check); it is now a file that
+    cannot be opened: no match."""
+    from nutpy.security import tcpwrappers as tw
+
+    rules = tw.parse_table(b"upsd: /etc/hosts\x00.allow\nupsd: 127.0.0.1\n")
+    req = tw.Request("upsd", "127.0.0.1", "admin", "localhost", "127.0.0.1", "localhost")
+    decision = tw.evaluate(None, rules, req)
+    assert not decision.allowed and decision.line == 2
+    TARGETS["hosts_allow"].check(b"upsd: 54.0.0.\x00\x00!LOCAL\nupsd: /x\x00y\n")
+
+
+def test_hid_field_with_an_empty_logical_range():
+    """Found by atheris on hid_descriptor (a property, not a parser bug): LogMin 1 above
+    LogMax 0 clamps a value both ways, as C's GetValue does, so it cannot read back."""
+    data = bytes.fromhex("1c0009040000001c750c950109301501000000303500460001b102c0")
+    TARGETS["hid_descriptor"].check(data)
