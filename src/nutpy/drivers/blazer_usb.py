@@ -111,7 +111,15 @@ class BlazerUsb(Driver):
                        f"[{param if param is not None else '(null)'}] "
                        "(the device is not connected)")
             return FAILED
-        return self.blazer.instcmd(name, param)
+        subdriver = self.transport.subdriver
+        aliased = hasattr(subdriver, "reply_in_command_buffer")
+        if aliased:
+            subdriver.reply_in_command_buffer = True  # as C's blazer_instcmd calls it
+        try:
+            return self.blazer.instcmd(name, param)
+        finally:
+            if aliased:
+                subdriver.reply_in_command_buffer = False
 
     def shutdown(self) -> int:
         return self.blazer.shutdown()

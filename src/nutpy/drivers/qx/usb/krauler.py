@@ -27,6 +27,9 @@ class Krauler:
     def __init__(self, opts: Options, blazer: bool = False) -> None:
         self.opts = opts
         self.blazer = blazer
+        # blazer_usb's instant commands pass the command buffer as the reply buffer: the
+        # echo then copies a string onto itself, which glibc's snprintf turns into "" (0)
+        self.reply_in_command_buffer = False
 
     def _matches(self, cmd: bytes, known: bytes) -> bool:
         if self.blazer:  # strcmp
@@ -39,6 +42,9 @@ class Krauler:
         for known, index, prefix in COMMANDS:
             if self._matches(cmd, known):
                 return self._ask(link, index, prefix, buflen)
+        if self.reply_in_command_buffer:
+            opts.log.debug(3, f"read: {line(cmd)}")
+            return Reply()
         return echo(opts, cmd, buflen)
 
     def _ask(self, link: Link, index: int, prefix: bytes, buflen: int) -> Reply:
