@@ -116,6 +116,12 @@ def test_settings_that_stop_the_driver(bus, capsys):
     with pytest.raises(SystemExit):
         make_driver(vendorid="1234").init_device()
     assert "No supported devices found" in capsys.readouterr().err
+    # 2.8.5's snr without langid_fix: the language ID -1 fails its range check
+    bus.plug(models.SnrQ1Device())
+    with pytest.raises(SystemExit):
+        make_driver(subdriver="snr", vendorid="0001", productid="0000",
+                    protocol="megatec").init_device()
+    assert "usb_get_string() args out of range" in capsys.readouterr().err
 
 
 def test_a_known_device_without_a_bridge(bus, capsys):
