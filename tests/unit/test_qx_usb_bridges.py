@@ -404,7 +404,8 @@ def test_the_table_edges():
         qxusb.NOT_SUPPORTED
     # blazer_usb: IDs only, 0001:0000 and ffff:0000 are krauler's
     for ids, name in (((0x0001, 0, "MEC", "MEC0003"), "krauler"),
-                      ((0xFFFF, 0, None, None), "krauler"), ((0x06DA, 0x0003, None, None), "ippon")):
+                      ((0xFFFF, 0, None, None), "krauler"),
+                      ((0x06DA, 0x0003, None, None), "ippon")):
         assert qxusb.lookup(qxusb.BLAZER_DEVICES, *ids)[1].subdriver == name
     assert qxusb.lookup(qxusb.BLAZER_DEVICES, 0x0483, 0x0035, None, None)[0] != qxusb.SUPPORTED
 

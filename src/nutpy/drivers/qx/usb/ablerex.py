@@ -7,7 +7,7 @@ with its CR), and half a second later the reply is read back as the same feature
 from __future__ import annotations
 
 from .link import (CLASS_IN, CLASS_OUT, GET_REPORT, SET_REPORT, Link, LinkError, Options,
-                   Reply, line, result_text, signed_char, strerror)
+                   Reply, line, signed_char, strerror)
 
 NAME = "ablerex"
 REPORT = 47

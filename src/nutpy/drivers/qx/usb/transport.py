@@ -14,6 +14,8 @@ All calls block: drivers make them from their hooks (the worker thread).
 
 from __future__ import annotations
 
+import time
+
 from ... import usbdev
 from . import (BLAZER_DEVICES, BLAZER_SUBDRIVERS, QX_DEVICES, QX_SUBDRIVERS, SUPPORTED,
                framing, lookup)
@@ -159,8 +161,6 @@ class UsbConnection:
 
     def open(self) -> UsbTransport:
         log, getval = self.log, self.driver.getval
-        import time
-
         self.opts.sleep = time.sleep
         self.opts.novendor = self.driver.testvar("novendor")
         version = usbdev.libusb_version()
