@@ -166,7 +166,7 @@ def wire(dev) -> list[tuple]:
     return out
 
 
-def quiet(dev, still: float = 1.5, timeout: float = 60) -> None:
+def quiet(dev, still: float = 3.0, timeout: float = 60) -> None:
     """Wait until the driver has sent nothing for ``still`` seconds (its start-up polls
     are over)."""
     seen = [len(dev.transfers), time.monotonic()]
