@@ -80,7 +80,7 @@ class Blazer:
             reply = self.transport.command(cmd.encode("latin-1"))
         except OSError:
             return -1, ""
-        return len(reply), text(c_string(reply[:511]))
+        return getattr(reply, "length", len(reply)), text(c_string(reply[:511]))
 
     # ---- conversions with side effects (C's conv callbacks)
 
