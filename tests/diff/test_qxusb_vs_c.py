@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from nutpy.proto.sockproto import FAILED, HANDLED
 from nutpy.sim.q1 import Q1Ups
 from support.fakeusb import FakeUsbBus, require_fakeusb
 from support.fakeusb import megatec as models
@@ -226,6 +227,10 @@ def test_instant_commands_put_the_same_bytes_on_the_wire(progs, tmp_path):
         outcomes = list(pool.map(run, jobs))
     problems = []
     for job, (c_result, our_result) in zip(jobs, outcomes):
+        if job[:2] == ("blazer_usb", "krauler"):
+            # deliberate: what krauler cannot send is FAILED for us, "handled" for C
+            c_result = [(cmd, FAILED if result == HANDLED and not sent else result, sent)
+                        for cmd, result, sent in c_result]
         for c_cmd, our_cmd in zip(c_result, our_result):
             if c_cmd != our_cmd:
                 problems.append(f"{job[0]}/{job[1]}: C {c_cmd}\n    ours {our_cmd}")

@@ -125,6 +125,10 @@ class FatalError(Exception):
     """C's ``fatalx``: the driver must exit with this message."""
 
 
+class CommandNotSent(OSError):
+    """A transport that has no way to put this command on the wire (C's would pretend)."""
+
+
 @dataclass
 class QxEngine:
     state: object                       # DriverState

@@ -6,8 +6,19 @@ with its CR), and half a second later the reply is read back as the same feature
 
 from __future__ import annotations
 
-from .link import (CLASS_IN, CLASS_OUT, GET_REPORT, SET_REPORT, Link, LinkError, Options,
-                   Reply, line, signed_char, strerror)
+from .link import (
+    CLASS_IN,
+    CLASS_OUT,
+    GET_REPORT,
+    SET_REPORT,
+    Link,
+    LinkError,
+    Options,
+    Reply,
+    line,
+    signed_char,
+    strerror,
+)
 
 NAME = "ablerex"
 REPORT = 47

@@ -10,8 +10,18 @@ reaching it, so that detection does not wait for them."""
 
 from __future__ import annotations
 
-from .link import (CLASS_OUT, ERROR_IO, SET_REPORT, InterfaceLayout, Link, LinkError,
-                   Options, Reply, line, result_text)
+from .link import (
+    CLASS_OUT,
+    ERROR_IO,
+    SET_REPORT,
+    InterfaceLayout,
+    Link,
+    LinkError,
+    Options,
+    Reply,
+    line,
+    result_text,
+)
 
 NAME = "armac"
 CONTROL_PACKET, INTERRUPT_PACKET = 6, 64

@@ -7,8 +7,19 @@ the reply comes back on interrupt endpoint 0x81 in 8-byte packets until one hold
 
 from __future__ import annotations
 
-from .link import (CLASS_OUT, ERROR_TIMEOUT, SET_REPORT, SMALLBUF, Link, LinkError, Options,
-                   Reply, hexdump, line, result_text)
+from .link import (
+    CLASS_OUT,
+    ERROR_TIMEOUT,
+    SET_REPORT,
+    SMALLBUF,
+    Link,
+    LinkError,
+    Options,
+    Reply,
+    hexdump,
+    line,
+    result_text,
+)
 
 NAME = "cypress"
 INTERRUPT_IN = 0x81

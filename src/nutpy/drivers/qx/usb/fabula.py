@@ -9,8 +9,22 @@ from __future__ import annotations
 
 import math
 
-from .link import (Fatal, Link, LinkError, Options, Reply, add_missing_cr, echo, get_string_ascii,
-                   hexdump, line, no_ack, result_text, scan_shutdown, strncmp_equal)
+from .link import (
+    Fatal,
+    Link,
+    LinkError,
+    Options,
+    Reply,
+    add_missing_cr,
+    echo,
+    get_string_ascii,
+    hexdump,
+    line,
+    no_ack,
+    result_text,
+    scan_shutdown,
+    strncmp_equal,
+)
 
 NAME = "fabula"
 COMMANDS = ((b"Q1\r", 0x03), (b"F\r", 0x0D), (b"I\r", 0x0C), (b"Q\r", 0x07), (b"C\r", 0x0A))

@@ -8,9 +8,23 @@ added to a reply; "UPS No Ack" reads as an empty reply."""
 
 from __future__ import annotations
 
-from .fabula import COMMANDS as FABULA_COMMANDS, check_index, command_index
-from .link import (Link, LinkError, Options, Reply, echo, get_string, get_string_ascii,
-                   hexdump, line, no_ack, result_text, signed_char, unicode_to_ascii)
+from .fabula import COMMANDS as FABULA_COMMANDS
+from .fabula import check_index, command_index
+from .link import (
+    Link,
+    LinkError,
+    Options,
+    Reply,
+    echo,
+    get_string,
+    get_string_ascii,
+    hexdump,
+    line,
+    no_ack,
+    result_text,
+    signed_char,
+    unicode_to_ascii,
+)
 
 NAME = "hunnox"
 COMMANDS = FABULA_COMMANDS + ((b"BL\r", 0xF3),)

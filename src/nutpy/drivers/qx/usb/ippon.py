@@ -7,8 +7,17 @@ holds the command (as C's)."""
 from __future__ import annotations
 
 from .cypress import INTERRUPT_IN, send_reports
-from .link import (ERROR_TIMEOUT, Link, LinkError, Options, Reply, add_missing_cr, hexdump,
-                   line, result_text)
+from .link import (
+    ERROR_TIMEOUT,
+    Link,
+    LinkError,
+    Options,
+    Reply,
+    add_missing_cr,
+    hexdump,
+    line,
+    result_text,
+)
 
 NAME = "ippon"
 REPORT = 64

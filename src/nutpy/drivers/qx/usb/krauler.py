@@ -10,9 +10,24 @@ workaround for units with a broken language table."""
 
 from __future__ import annotations
 
-from .link import (Link, LinkError, Options, Reply, add_missing_cr, echo, get_string,
-                   get_string_ascii, hexdump, line, no_ack, result_text, signed_char,
-                   strncmp_equal, unicode_to_ascii)
+from ..core import CommandNotSent
+from .link import (
+    Link,
+    LinkError,
+    Options,
+    Reply,
+    add_missing_cr,
+    echo,
+    get_string,
+    get_string_ascii,
+    hexdump,
+    line,
+    no_ack,
+    result_text,
+    signed_char,
+    strncmp_equal,
+    unicode_to_ascii,
+)
 
 NAME = "krauler"
 COMMANDS = ((b"Q1\r", 0x03, b"("), (b"F\r", 0x0D, b"#"), (b"I\r", 0x0C, b"#"),
@@ -43,8 +58,9 @@ class Krauler:
             if self._matches(cmd, known):
                 return self._ask(link, index, prefix, buflen)
         if self.reply_in_command_buffer:
+            # C's blazer_usb echoes the command onto itself and counts it sent; nothing was
             opts.log.debug(3, f"read: {line(cmd)}")
-            return Reply()
+            raise CommandNotSent(f"krauler has no string for {line(cmd)}")
         return echo(opts, cmd, buflen)
 
     def _ask(self, link: Link, index: int, prefix: bytes, buflen: int) -> Reply:

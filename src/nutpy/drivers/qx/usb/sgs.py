@@ -6,8 +6,20 @@ to send (a read times out). A CR is added when the reply lacks one."""
 from __future__ import annotations
 
 from .cypress import INTERRUPT_IN
-from .link import (CLASS_OUT, ERROR_TIMEOUT, SET_REPORT, Link, LinkError, Options, Reply,
-                   add_missing_cr, hexdump, line, result_text, signed_char)
+from .link import (
+    CLASS_OUT,
+    ERROR_TIMEOUT,
+    SET_REPORT,
+    Link,
+    LinkError,
+    Options,
+    Reply,
+    add_missing_cr,
+    hexdump,
+    line,
+    result_text,
+    signed_char,
+)
 
 NAME = "sgs"
 

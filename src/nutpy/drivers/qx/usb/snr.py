@@ -6,8 +6,21 @@ when it is not set) with at most 102 bytes, after an interrupt read that wakes t
 from __future__ import annotations
 
 from .cypress import INTERRUPT_IN
-from .link import (Link, LinkError, Options, Reply, echo, get_string, hexdump, line, no_ack,
-                   result_text, signed_char, strncmp_equal, unicode_to_ascii)
+from .link import (
+    Link,
+    LinkError,
+    Options,
+    Reply,
+    echo,
+    get_string,
+    hexdump,
+    line,
+    no_ack,
+    result_text,
+    signed_char,
+    strncmp_equal,
+    unicode_to_ascii,
+)
 
 NAME = "snr"
 COMMANDS = ((b"Q1\r", 0x03, b"("), (b"F\r", 0x0D, b"#"), (b"I\r", 0x0C, b"#"))

@@ -17,11 +17,31 @@ from __future__ import annotations
 import time
 
 from ... import usbdev
-from . import (BLAZER_DEVICES, BLAZER_SUBDRIVERS, QX_DEVICES, QX_SUBDRIVERS, SUPPORTED,
-               framing, lookup)
-from .link import (ERROR_ACCESS, ERROR_BUSY, ERROR_IO, ERROR_NO_DEVICE, ERROR_NOT_FOUND,
-                   ERROR_PIPE, BLAZER_BUFLEN, QX_BUFLEN, Endpoint, InterfaceLayout,
-                   LinkError, Options, Reply, get_string)
+from . import (
+    BLAZER_DEVICES,
+    BLAZER_SUBDRIVERS,
+    QX_DEVICES,
+    QX_SUBDRIVERS,
+    SUPPORTED,
+    framing,
+    lookup,
+)
+from .link import (
+    BLAZER_BUFLEN,
+    ERROR_ACCESS,
+    ERROR_BUSY,
+    ERROR_IO,
+    ERROR_NO_DEVICE,
+    ERROR_NOT_FOUND,
+    ERROR_PIPE,
+    QX_BUFLEN,
+    Endpoint,
+    InterfaceLayout,
+    LinkError,
+    Options,
+    Reply,
+    get_string,
+)
 
 INTERRUPT_IN = 0x81
 # C's "got to reconnect" codes (a stall that cannot be cleared joins them)
