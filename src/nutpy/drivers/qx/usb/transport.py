@@ -68,7 +68,7 @@ class PyusbLink:
         except ValueError:  # pyusb: no such endpoint on the interface
             raise LinkError(ERROR_IO) from None
         except Exception as e:  # noqa: BLE001 - pyusb's USBError family
-            raise LinkError(usbdev._wrap(e, "interrupt read").code) from None
+            raise LinkError(usbdev.usb_error(e, "interrupt read").code) from None
 
     def interrupt_write(self, endpoint: int, data: bytes, timeout_ms: int) -> int:
         try:
@@ -76,19 +76,19 @@ class PyusbLink:
         except ValueError:
             raise LinkError(ERROR_IO) from None
         except Exception as e:  # noqa: BLE001
-            raise LinkError(usbdev._wrap(e, "interrupt write").code) from None
+            raise LinkError(usbdev.usb_error(e, "interrupt write").code) from None
 
     def clear_halt(self, endpoint: int) -> None:
         try:
             self.dev.clear_halt(endpoint)
         except Exception as e:  # noqa: BLE001
-            raise LinkError(usbdev._wrap(e, "clear halt").code) from None
+            raise LinkError(usbdev.usb_error(e, "clear halt").code) from None
 
     def reset(self) -> None:
         try:
             self.dev.reset()
         except Exception as e:  # noqa: BLE001
-            raise LinkError(usbdev._wrap(e, "reset").code) from None
+            raise LinkError(usbdev.usb_error(e, "reset").code) from None
 
     def layout(self) -> InterfaceLayout | None:
         try:
