@@ -111,3 +111,20 @@ def test_upsconf_skips_a_line_with_a_parse_error():
     conf = upsconf.parse(lines, "ups.conf")
     assert [(e.lineno, e.message) for e in conf.errors] == [(3, parseconf.HASH_IN_QUOTES)]
     assert conf.sections["u"].values == {"driver": "x", "port": "p"}
+
+
+def test_line_is_a_named_tuple():
+    """``Line`` is built without ``collections`` (client start-up) yet behaves like the
+    namedtuple it replaces: fields by name and position, defaults, ``_replace``, equality."""
+    line = parseconf.Line(["a", "b"])
+    assert (line.words, line.error, line.lineno) == (["a", "b"], None, 0)
+    words, error, lineno = parseconf.Line(["x"], "bad", 3)
+    assert (words, error, lineno) == (["x"], "bad", 3)
+    moved = line._replace(lineno=7)
+    assert moved == (["a", "b"], None, 7) and type(moved) is parseconf.Line and line.lineno == 0
+    assert repr(moved) == "Line(words=['a', 'b'], error=None, lineno=7)"
+    with pytest.raises(ValueError):
+        line._replace(colour=1)
+    with pytest.raises(AttributeError):
+        line.words = []
+    assert [ln.lineno for ln in parseconf.parse_text(b"a\n\nb c\n")] == [1, 2, 3]

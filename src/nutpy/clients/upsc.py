@@ -3,7 +3,6 @@
 Output, messages and exit codes are C 2.8.0's; ``-j`` (JSON) and ``-W`` come from the
 latest release (2.8.5) and print exactly what it prints."""
 
-from __future__ import annotations
 
 from ..client.core import NutError, ServerError, split_addr, split_name
 from . import _cli
@@ -221,6 +220,5 @@ def main(argv: list[str]) -> int:
     return 0
 
 
-def entry() -> int:
-    import sys
-    sys.exit(_cli.run(main))
+def entry() -> None:
+    _cli.leave(_cli.run(main))

@@ -1,6 +1,5 @@
 """upsrw: list and set read/write variables (C ``clients/upsrw.c``, 2.8.0 output)."""
 
-from __future__ import annotations
 
 from ..client.core import DEFAULT_TRACKING_TIMEOUT, NutError
 from ..common.cnum import atoi, strtol
@@ -203,6 +202,5 @@ def main(argv: list[str]) -> int:
         _cli.disconnect(client)
 
 
-def entry() -> int:
-    import sys
-    sys.exit(_cli.run(main))
+def entry() -> None:
+    _cli.leave(_cli.run(main))

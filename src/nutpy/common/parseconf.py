@@ -11,10 +11,16 @@ Pure: bytes in, lines of words out. ``Tokenizer`` is the streaming form (sockets
 ``read_file``/``parse_text`` are the file form.
 """
 
-from __future__ import annotations
 
-from collections import namedtuple
-from collections.abc import Iterator  # noqa: F401  (annotations only)
+try:
+    # what namedtuple's fields are made of; `collections` itself is a fifth of upsc's
+    # start-up (namedtuple builds its class with exec)
+    from _collections import _tuplegetter
+except ImportError:  # another Python implementation
+    from operator import itemgetter
+
+    def _tuplegetter(index: int, doc: str) -> property:
+        return property(itemgetter(index), doc=doc)
 
 DEFAULT_ARG_LIMIT = 32
 DEFAULT_WORDLEN_LIMIT = 512
@@ -33,8 +39,30 @@ def _needs_state_machine(data: bytes) -> bool:
     return bool(data.translate(None, _PLAIN_BYTES))
 
 
-# words: list[str]; error: set when the line ended in a parse error; lineno: file line.
-Line = namedtuple("Line", "words error lineno", defaults=(None, 0))
+class Line(tuple):
+    """One tokenized line: a named tuple ``(words, error, lineno)``."""
+
+    __slots__ = ()
+    _fields = ("words", "error", "lineno")
+
+    def __new__(cls, words: list[str], error: str | None = None, lineno: int = 0) -> "Line":
+        return tuple.__new__(cls, (words, error, lineno))
+
+    words = _tuplegetter(0, "the words (str)")
+    error = _tuplegetter(1, "set when the line ended in a parse error: C's message")
+    lineno = _tuplegetter(2, "line number in a file (0 for the wire)")
+
+    def _replace(self, **changes) -> "Line":
+        values = [changes.pop(f, v) for f, v in zip(self._fields, self)]
+        if changes:
+            raise ValueError(f"Got unexpected field names: {list(changes)!r}")
+        return Line(*values)
+
+    def __repr__(self) -> str:
+        return f"Line(words={self[0]!r}, error={self[1]!r}, lineno={self[2]!r})"
+
+    def __getnewargs__(self) -> tuple:
+        return tuple(self)
 
 
 class Tokenizer:
@@ -205,7 +233,7 @@ def split_line(text: str | bytes) -> list[str]:
     return lines[0].words if lines else []
 
 
-def parse_text(data: bytes) -> Iterator[Line]:
+def parse_text(data: bytes):
     """Lines of a whole file, numbered as C numbers them (a line after a parse error
     counts as a new line). Blank and comment-only lines are included with no words."""
     tok = Tokenizer()
@@ -218,7 +246,7 @@ def parse_text(data: bytes) -> Iterator[Line]:
         yield last._replace(lineno=lineno + 1)
 
 
-def read_file(path: str) -> Iterator[Line]:
+def read_file(path: str):
     """Lines of the file at ``path``; OSError propagates for the caller to report."""
     with open(path, "rb") as f:
         data = f.read()
