@@ -208,6 +208,12 @@ class Load:
             for i in range(len(scripts)):
                 s = socket.create_connection(("127.0.0.1", port), timeout=10)
                 s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+                # Wait until upsd has accepted and served this one before opening the next:
+                # C upsd listens with a backlog of 16, and connections beyond it wait for
+                # SYN retries (seconds each), long enough for the first ones to hit upsd's
+                # 60 s idle timeout.
+                s.sendall(b"VER\n")
+                recv_until(s, b"\n")
                 s.setblocking(False)
                 self.socks.append(s)
                 self.sel.register(s, selectors.EVENT_READ, i)
@@ -276,27 +282,28 @@ def server_cpu_per_request(pid: int, load: Load, requests: int,
     return (cpu_seconds(pid) - before) / done, done
 
 
-def alternate(stack: Stack, make_scripts, window: int, requests: int, rounds: int,
-              seconds: float, servers=("C", "ours")) -> dict[str, dict[str, float]]:
-    """Server CPU per request for each server, ``rounds`` rounds taking turns (so that a
-    change in the machine's load falls on both alike): {kind: {"cpu": s/request,
-    "requests": n, "rounds": [per-round figures]}}."""
-    loads = {kind: Load(stack.ports[kind], make_scripts(), window) for kind in servers}
+def alternate(targets: dict, window: int, requests: int, rounds: int,
+              seconds: float) -> dict[str, dict]:
+    """Server CPU per request for each target ``{label: (pid, port, scripts)}``, measured in
+    ``rounds`` rounds in which the targets take turns, so that a change in the machine's
+    load (other jobs on it) falls on all alike. Returns {label: {"cpu": s/request,
+    "requests": n, "rounds": [s/request of each round]}}."""
+    loads = {label: Load(port, scripts, window) for label, (_, port, scripts) in targets.items()}
     try:
-        for kind in servers:  # warm-up: caches, first-request paths, TCP windows
-            loads[kind].run(min(requests // 10, 2000), seconds / 10)
-        used = dict.fromkeys(servers, 0.0)
-        count = dict.fromkeys(servers, 0)
-        per_round: dict[str, list[float]] = {kind: [] for kind in servers}
+        for load in loads.values():  # warm-up: caches, first-request paths, TCP windows
+            load.run(min(requests // 10, 2000), seconds / 10)
+        used = dict.fromkeys(targets, 0.0)
+        count = dict.fromkeys(targets, 0)
+        per_round: dict[str, list[float]] = {label: [] for label in targets}
         for _ in range(rounds):
-            for kind in servers:
-                cpu, done = server_cpu_per_request(stack.pids[kind], loads[kind],
+            for label, load in loads.items():
+                cpu, done = server_cpu_per_request(targets[label][0], load,
                                                    requests // rounds, seconds / rounds)
-                used[kind] += cpu * done
-                count[kind] += done
-                per_round[kind].append(cpu)
+                used[label] += cpu * done
+                count[label] += done
+                per_round[label].append(cpu)
     finally:
         for load in loads.values():
             load.close()
-    return {kind: {"cpu": used[kind] / count[kind], "requests": count[kind],
-                   "rounds": per_round[kind]} for kind in servers}
+    return {label: {"cpu": used[label] / count[label], "requests": count[label],
+                    "rounds": per_round[label]} for label in targets}

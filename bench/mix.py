@@ -60,8 +60,10 @@ def main() -> None:
         loads = {}
         for name, scripts in workloads.items():
             loads[name] = machine_load()
-            results[name] = alternate(stack, scripts, n, REQUESTS // scale.get(name, 1),
-                                      ROUNDS, SECONDS)
+            targets = {kind: (stack.pids[kind], stack.ports[kind], scripts())
+                       for kind in ("C", "ours")}
+            results[name] = alternate(targets, n, REQUESTS // scale.get(name, 1), ROUNDS,
+                                      SECONDS)
         rss = {kind: rss_mb(pid) for kind, pid in stack.pids.items()}
     finally:
         stack.close()
