@@ -2,6 +2,11 @@
 bare interpreter (``python -c pass`` of the same venv), in one run against one C upsd with
 C dummy-ups serving the standard device.
 
+Beside them, "python _socket upsc" is the least any Python client can do for upsc's
+request: the same exchange written straight on ``_socket`` in six lines. Its distance to
+``python -c pass`` is the network exchange itself (resolving, connecting, STARTTLS, the
+request: two round trips to upsd), which every client pays.
+
 Each command is started ``RUNS`` times (at most ``SECONDS`` in all), the commands taking
 turns so that a change in the machine's load falls on all alike. Reported per command: the
 median wall time, the median CPU time of the process (user + system, from wait4) and, where
@@ -46,7 +51,17 @@ def commands(py_bin: Path, port: int) -> dict[str, list[str]]:
         "upscmd cmd": ["upscmd", "-u", user, "-p", password, ups, "load.off"],
         "upsrw -s": ["upsrw", "-s", "battery.charge.low=20", "-u", user, "-p", password, ups],
     }
-    cmds = {"python -c pass": [str(py_bin / "python"), "-c", "pass"]}
+    # The least any Python client can do for upsc's request: the same exchange (resolve,
+    # connect, STARTTLS refused, GET, LOGOUT) written straight on _socket. What ours costs
+    # beyond this is ours; what this costs beyond ``pass`` is the network exchange itself.
+    floor = ("import _socket as s\n"
+             f"a=s.getaddrinfo(b'localhost',{port},0,s.SOCK_STREAM,s.IPPROTO_TCP)[0]\n"
+             "c=s.socket(a[0],a[1],a[2]);c.connect(a[4])\n"
+             "c.sendall(b'STARTTLS\\n');c.recv(512)\n"
+             "c.sendall(b'GET VAR ups battery.charge\\n');c.recv(512)\n"
+             "c.sendall(b'LOGOUT\\n');c.close()\n")
+    cmds = {"python -c pass": [str(py_bin / "python"), "-c", "pass"],
+            "python _socket upsc": [str(py_bin / "python"), "-c", floor]}
     for name, argv in programs.items():
         cmds[f"C    {name}"] = [f"/usr/bin/{argv[0]}", *argv[1:]]
         cmds[f"ours {name}"] = [str(py_bin / argv[0]), *argv[1:]]

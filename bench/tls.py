@@ -56,7 +56,7 @@ def start(argv: list[str], etc: Path, state: Path, port: int) -> subprocess.Pope
 def main() -> None:
     sessions = int(sys.argv[1]) if len(sys.argv) > 1 and sys.argv[1].isdigit() else 200
     sys.path.insert(0, str(REPO / "tests"))
-    import certs
+    from support import certs  # tests/support/certs.py
 
     from nutpy.security import tls
 

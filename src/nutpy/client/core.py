@@ -77,7 +77,7 @@ def build_request(command: str, *args: str) -> bytes:
     double-quoted when it contains a space."""
     parts = [command]
     for arg in args:
-        enc = _encode(arg)
+        enc = encode(arg)
         parts.append(f'"{enc}"' if " " in arg else enc)
     return (" ".join(parts) + "\n").encode("latin-1", "replace")
 
@@ -86,14 +86,15 @@ def build_value_request(command: str, *args: str) -> bytes:
     """Like ``build_request`` but the last argument (a value) is always quoted, as
     ``upsrw`` sends ``SET VAR ups var "value"``."""
     head = build_request(command, *args[:-1])[:-1]
-    return head + b' "' + _encode(args[-1]).encode("latin-1", "replace") + b'"\n'
+    return head + b' "' + encode(args[-1]).encode("latin-1", "replace") + b'"\n'
 
 
-def _encode(value: str) -> str:
-    """``parseconf.encode``, loaded only for a value that has something to escape."""
+def encode(value: str) -> str:
+    """``parseconf.encode`` (C ``pconf_encode``), loaded only for a value that has
+    something to escape."""
     if "\\" in value or '"' in value or "#" in value:
-        from ..common.parseconf import encode
-        return encode(value)
+        from ..common.parseconf import encode as pconf_encode
+        return pconf_encode(value)
     return value
 
 
