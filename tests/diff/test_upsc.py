@@ -162,8 +162,8 @@ def test_upsc_json_forms(server):
 def test_upsc_loads_nothing_heavy(server):
     """Start-up budget (1.15x python -c pass, see bench.startup): the upsc path must not
     load socket/enum, re, typing, ssl, asyncio, argparse, the idna codec, collections
-    (a fifth of the budget), __future__, nor the tokenizer and protocol tables a plain
-    GET does not need; and nothing of the library it does not use."""
+    (a fifth of the budget), __future__, nor the tokenizer, protocol tables or option
+    parser a plain GET does not need; and nothing of the library it does not use."""
     import subprocess
     import sys
     r = subprocess.run([sys.executable, "-X", "importtime", our_prog("upsc"),
@@ -176,5 +176,5 @@ def test_upsc_loads_nothing_heavy(server):
     heavy = {"socket", "enum", "re", "typing", "ssl", "asyncio", "argparse",
              "encodings.idna", "getpass", "nutpy.security.tls", "collections", "__future__",
              "nutpy.common.parseconf", "nutpy.proto.netproto", "nutpy.common.cnum",
-             "nutpy.client.aio", "nutpy.client.pynut"}
+             "nutpy.client.aio", "nutpy.client.pynut", "nutpy.common.cliopt"}
     assert not (loaded & heavy)

@@ -158,7 +158,7 @@ def main(argv: list[str]) -> int:
     prog = _cli.prog_name(argv, "upsc")
     varlist = clientlist = verbose = json = False
     timeout = -1.0
-    options = _cli.GetOpt(argv, "hlLcVjW:")
+    options = _cli.getopt(argv, "hlLcVjW:")
     for opt, arg in options:
         if opt == "L":
             verbose = varlist = True

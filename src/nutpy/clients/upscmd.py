@@ -50,7 +50,7 @@ def main(argv: list[str]) -> int:
     username = password = None
     cmdlist = tracking = False
     timeout = DEFAULT_TRACKING_TIMEOUT
-    options = _cli.GetOpt(argv, "lhu:p:t:wV")
+    options = _cli.getopt(argv, "lhu:p:t:wV")
     for opt, arg in options:
         if opt == "l":
             cmdlist = True

@@ -162,7 +162,7 @@ def main(argv: list[str]) -> int:
     username = password = setvar = None
     tracking = False
     timeout = DEFAULT_TRACKING_TIMEOUT
-    options = _cli.GetOpt(argv, "hls:p:t:u:wV")
+    options = _cli.getopt(argv, "hls:p:t:u:wV")
     for opt, arg in options:
         if opt == "s":
             setvar = arg
