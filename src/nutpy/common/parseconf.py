@@ -65,10 +65,14 @@ class Line(tuple):
         return tuple(self)
 
 
+_new_line = tuple.__new__  # Line(words) without the call through Line.__new__ (hot path)
+
+
 class Tokenizer:
     """Streaming tokenizer: ``feed(bytes)`` returns the lines completed by those bytes."""
 
-    __slots__ = ("arg_limit", "wordlen_limit", "_state", "_word", "_words", "_in_word")
+    __slots__ = ("arg_limit", "wordlen_limit", "_state", "_word", "_words", "_in_word",
+                 "pending")
 
     def __init__(self, arg_limit: int = DEFAULT_ARG_LIMIT,
                  wordlen_limit: int = DEFAULT_WORDLEN_LIMIT) -> None:
@@ -80,11 +84,9 @@ class Tokenizer:
         self._state = _FINDWORDSTART
         self._word = bytearray()
         self._words: list[str] = []
-
-    @property
-    def pending(self) -> bool:
-        """True while a line has been started but not finished."""
-        return bool(self._words) or bool(self._word) or self._state != _FINDWORDSTART
+        # True while a line has been started but not finished. An attribute, kept by
+        # feed(), not a property: upsd reads it for every request on its fast path.
+        self.pending = False
 
     def feed(self, data: bytes) -> list[Line]:
         out: list[Line] = []
@@ -96,13 +98,20 @@ class Tokenizer:
                 if nl < 0:
                     break
                 raw = data[pos:nl]
-                if not _needs_state_machine(raw):
-                    out.append(Line(self._limit([w.decode("ascii") for w in raw.split()])))
+                if not raw.translate(None, _PLAIN_BYTES):
+                    # (split as str: no plain byte is one of the separators str.split
+                    # adds to bytes.split's)
+                    words = raw.decode("ascii").split()
+                    # no word is longer than its line: most lines need no cutting
+                    if len(raw) > self.wordlen_limit or len(words) > self.arg_limit:
+                        words = self._limit(words)
+                    out.append(_new_line(Line, (words, None, 0)))
                     pos = nl + 1
                     continue
             pos = self._run(data, pos, out)
         if pos < n:
             self._run(data, pos, out, stop_at_line=False)
+        self.pending = bool(self._words) or bool(self._word) or self._state != _FINDWORDSTART
         return out
 
     def _limit(self, words: list[str]) -> list[str]:
@@ -231,6 +240,22 @@ def split_line(text: str | bytes) -> list[str]:
     tok = Tokenizer()
     lines = tok.feed(data.split(b"\n", 1)[0] + b"\n")
     return lines[0].words if lines else []
+
+
+def whole_line(raw: bytes) -> list[str] | None:
+    """The words of ``raw`` (one physical line, without its LF) read on its own by a fresh
+    tokenizer, when it is a complete line: None when it would go on onto a next line (a
+    trailing backslash, an open quote) or ends in a parse error."""
+    if not raw.translate(None, _PLAIN_BYTES):
+        words = raw.decode("ascii").split()
+        if len(raw) > DEFAULT_WORDLEN_LIMIT or len(words) > DEFAULT_ARG_LIMIT:
+            words = Tokenizer()._limit(words)
+        return words
+    tok = Tokenizer()
+    lines = tok.feed(raw + b"\n")
+    if len(lines) != 1 or lines[0].error is not None or tok.pending:
+        return None
+    return lines[0].words
 
 
 def parse_text(data: bytes):
