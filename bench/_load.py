@@ -199,9 +199,11 @@ class Load:
     at most ``window`` requests in flight over all connections, connections taking turns."""
 
     def __init__(self, port: int, scripts: list[list[tuple[bytes, bytes]]],
-                 window: int) -> None:
+                 window: int, active: int | None = None) -> None:
         self.scripts = scripts
-        self.window = min(window, len(scripts))
+        # connections taking turns; the others stay connected and quiet (see touch_quiet)
+        self.active = len(scripts) if active is None else active
+        self.window = min(window, self.active)
         self.sel = selectors.DefaultSelector()
         self.socks: list[socket.socket] = []
         try:
@@ -236,7 +238,7 @@ class Load:
         def send_next() -> None:
             nonlocal sent
             i = self.next_conn
-            self.next_conn = (i + 1) % len(self.socks)
+            self.next_conn = (i + 1) % self.active
             script = self.scripts[i]
             request, end = script[self.pos[i]]
             self.pos[i] = (self.pos[i] + 1) % len(script)
@@ -264,9 +266,19 @@ class Load:
                 if sent < requests and time.perf_counter() < deadline:
                     # the next connection in turn (this one gets its turn again later)
                     while self.next_conn in pending:
-                        self.next_conn = (self.next_conn + 1) % len(self.socks)
+                        self.next_conn = (self.next_conn + 1) % self.active
                     send_next()
         return done, time.perf_counter() - t0
+
+    def touch_quiet(self) -> None:
+        """One VER on each quiet connection, so that none reaches upsd's 60 s idle timeout
+        (C's and ours) while the others are measured."""
+        for s in self.socks[self.active:]:
+            s.setblocking(True)
+            s.settimeout(10)
+            s.sendall(b"VER\n")
+            recv_until(s, b"\n")
+            s.setblocking(False)
 
     def close(self) -> None:
         for s in self.socks:
@@ -284,11 +296,12 @@ def server_cpu_per_request(pid: int, load: Load, requests: int,
 
 def alternate(targets: dict, window: int, requests: int, rounds: int,
               seconds: float) -> dict[str, dict]:
-    """Server CPU per request for each target ``{label: (pid, port, scripts)}``, measured in
-    ``rounds`` rounds in which the targets take turns, so that a change in the machine's
-    load (other jobs on it) falls on all alike. Returns {label: {"cpu": s/request,
-    "requests": n, "rounds": [s/request of each round]}}."""
-    loads = {label: Load(port, scripts, window) for label, (_, port, scripts) in targets.items()}
+    """Server CPU per request for each target ``{label: (pid, port, scripts[, active])}``
+    (``active``: how many of the connections take turns, the others staying quiet),
+    measured in ``rounds`` rounds in which the targets take turns, so that a change in the
+    machine's load (other jobs on it) falls on all alike. Returns {label: {"cpu":
+    s/request, "requests": n, "rounds": [s/request of each round]}}."""
+    loads = {label: Load(t[1], t[2], window, *t[3:]) for label, t in targets.items()}
     try:
         for load in loads.values():  # warm-up: caches, first-request paths, TCP windows
             load.run(min(requests // 10, 2000), seconds / 10)
@@ -297,6 +310,7 @@ def alternate(targets: dict, window: int, requests: int, rounds: int,
         per_round: dict[str, list[float]] = {label: [] for label in targets}
         for _ in range(rounds):
             for label, load in loads.items():
+                load.touch_quiet()
                 cpu, done = server_cpu_per_request(targets[label][0], load,
                                                    requests // rounds, seconds / rounds)
                 used[label] += cpu * done

@@ -1,19 +1,26 @@
 """Scale: does upsd's cost per request stay flat as UPSes and clients grow? C upsd 2.8.0 and
-ours on the same C dummy-ups drivers, in two configurations:
+ours on the same C dummy-ups drivers, in three set-ups measured side by side:
 
 * small: 1 UPS, ``SMALL_CLIENTS`` clients;
-* large: ``LARGE_UPSES`` UPSes (a C dummy-ups each, all serving the standard device) and
-  ``LARGE_CLIENTS`` clients spread over them.
+* large, every client polling: ``LARGE_UPSES`` UPSes (a C dummy-ups each, all serving the
+  standard device) and ``LARGE_CLIENTS`` clients spread over them, all taking turns: each
+  connection sends a request only every ``LARGE_CLIENTS / WINDOW`` turns, so every
+  request meets a connection gone cold (in the kernel too: its TCP state is out of the
+  CPU's caches and the client's ACK of the last reply came on its own), as in a real fleet
+  polling every few seconds;
+* large, ``SMALL_CLIENTS`` of the ``LARGE_CLIENTS`` busy: the same UPSes and connections,
+  the others connected and quiet: what holding them costs the server on every request
+  (C's poll() walks every connection on every wake-up; ours waits on epoll).
 
-In both, 1 client in 10 is an integration client (LIST VAR, then GET TYPE and GET DESC for
-every variable) and the others poll like upsmon (GET VAR ups.status, battery.charge,
-battery.runtime); every client sends one request at a time, and ``WINDOW`` requests are in
-flight at any moment (clients take turns), so both configurations put the same request
-load on upsd and differ only in how many UPSes and connections it holds.
+In all of them 1 client in 10 is an integration client (LIST VAR, then GET TYPE and GET
+DESC for every variable) and the others poll like upsmon (GET VAR ups.status,
+battery.charge, battery.runtime); every client sends one request at a time, and ``WINDOW``
+requests are in flight at any moment, so every set-up puts the same request load on upsd.
+The set-ups and the two servers take turns round by round.
 
-Reported: server CPU per request (scheduler run time) in each configuration, the ratio
-large/small per server (target for ours: <= 1.1x; C's poll() loop walks every connection
-on every wake-up), ours/C in each, and upsd's resident memory.
+Reported: server CPU per request (scheduler run time) in each set-up, ours/C in each, the
+ratio of each large set-up to the small one per server (target for ours: <= 1.1x), and
+upsd's resident memory.
 
 Reproduce: ``.venv/bin/python -m bench.scale`` (root, Debian's nut packages; starts
 ``LARGE_UPSES`` C drivers).
@@ -59,41 +66,53 @@ def main() -> None:
         return
     if BENCH_DEV_NOTE:
         print(BENCH_DEV_NOTE)
-    raise_fd_limit(4 * LARGE_CLIENTS + LARGE_UPSES * 4 + 1000)
-    configs = {"small": (1, SMALL_CLIENTS), "large": (LARGE_UPSES, LARGE_CLIENTS)}
-    titles = {"small": f"1 UPS, {SMALL_CLIENTS} clients",
-              "large": f"{LARGE_UPSES} UPSes, {LARGE_CLIENTS} clients"}
+    raise_fd_limit(6 * LARGE_CLIENTS + LARGE_UPSES * 4 + 1000)
+    # set-up -> (stack, clients, clients taking turns)
+    setups = {"small": ("small", SMALL_CLIENTS, SMALL_CLIENTS),
+              "large, all polling": ("large", LARGE_CLIENTS, LARGE_CLIENTS),
+              f"large, {SMALL_CLIENTS} busy": ("large", LARGE_CLIENTS, SMALL_CLIENTS)}
     stacks: dict[str, Stack] = {}
     try:
-        # Both configurations run side by side and take turns with C and ours, round by
-        # round: the machine's load changes over minutes, and a ratio between figures taken
-        # minutes apart would show that instead of upsd.
-        for config, (upses, clients) in configs.items():
-            # room for every client, the driver sockets and the set-up connections
-            stacks[config] = Stack(upses=upses, maxconn=clients + 2 * upses + 200)
-        targets = {(config, kind): (stacks[config].pids[kind], stacks[config].ports[kind],
-                                    scripts_for(stacks[config], configs[config][1]))
-                   for config in configs for kind in ("C", "ours")}
+        # All set-ups run side by side and take turns with C and ours, round by round: the
+        # machine's load changes over minutes, and a ratio between figures taken minutes
+        # apart would show that instead of upsd.
+        # room for every client (twice on the large stack), the driver sockets and the
+        # set-up connections
+        stacks["small"] = Stack(upses=1, maxconn=SMALL_CLIENTS + 200)
+        stacks["large"] = Stack(upses=LARGE_UPSES, maxconn=2 * LARGE_CLIENTS + 2 * LARGE_UPSES
+                                + 200)
+        targets = {}
+        for setup, (name, clients, active) in setups.items():
+            stack = stacks[name]
+            for kind in ("C", "ours"):
+                targets[setup, kind] = (stack.pids[kind], stack.ports[kind],
+                                        scripts_for(stack, clients), active)
         load = machine_load()
         r = alternate(targets, WINDOW, REQUESTS, ROUNDS, SECONDS)
-        rss = {key: rss_mb(pid) for key, (pid, _, _) in targets.items()}
+        rss = {(name, kind): rss_mb(stack.pids[kind]) for name, stack in stacks.items()
+               for kind in ("C", "ours")}
         load += f" .. {machine_load()}"
     finally:
         for stack in stacks.values():
             stack.close()
     print(f"upsd scale, C 2.8.0 vs ours, C dummy-ups drivers, {WINDOW} requests in flight, "
           f"1 client in 10 an integration client, the rest upsmon-like [{load}]:")
-    for config in configs:
-        c, o = r[config, "C"], r[config, "ours"]
-        print(f"  {titles[config]:24s} CPU/request C {c['cpu'] * 1e6:7.2f} us  ours "
-              f"{o['cpu'] * 1e6:7.2f} us  ours/C {o['cpu'] / c['cpu']:5.2f}x   RSS C "
-              f"{rss[config, 'C']:5.1f} MB ours {rss[config, 'ours']:5.1f} MB")
-    for kind in ("C", "ours"):
-        large, small = r["large", kind], r["small", kind]
-        per_round = [a / b for a, b in zip(large["rounds"], small["rounds"])]
-        target = f"  (target <= {TARGET}x)" if kind == "ours" else ""
-        print(f"  {kind:4s} large/small CPU per request {large['cpu'] / small['cpu']:5.2f}x"
-              f"{target}  [rounds {min(per_round):.2f}-{max(per_round):.2f}]")
+    for setup, (name, clients, active) in setups.items():
+        c, o = r[setup, "C"], r[setup, "ours"]
+        upses = 1 if name == "small" else LARGE_UPSES
+        print(f"  {setup:18s} ({upses:3d} UPS, {clients:4d} clients) CPU/request C "
+              f"{c['cpu'] * 1e6:7.2f} us  ours {o['cpu'] * 1e6:7.2f} us  ours/C "
+              f"{o['cpu'] / c['cpu']:5.2f}x")
+    for setup in list(setups)[1:]:
+        for kind in ("C", "ours"):
+            large, small = r[setup, kind], r["small", kind]
+            per_round = [a / b for a, b in zip(large["rounds"], small["rounds"])]
+            target = f"  (target <= {TARGET}x)" if kind == "ours" else ""
+            print(f"  {kind:4s} {setup} / small: {large['cpu'] / small['cpu']:5.2f}x{target}"
+                  f"  [rounds {min(per_round):.2f}-{max(per_round):.2f}]")
+    print(f"  RSS: small C {rss['small', 'C']:.1f} MB ours {rss['small', 'ours']:.1f} MB; "
+          f"large ({2 * LARGE_CLIENTS} clients) C {rss['large', 'C']:.1f} MB ours "
+          f"{rss['large', 'ours']:.1f} MB")
     print("reproduce: .venv/bin/python -m bench.scale")
 
 
