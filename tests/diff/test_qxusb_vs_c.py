@@ -49,7 +49,7 @@ def progs():
 
 
 def conf(driver: str, settings: dict[str, str]) -> str:
-    lines = [f"[ups]", f"  driver = {driver}", "  port = auto"]
+    lines = ["[ups]", f"  driver = {driver}", "  port = auto"]
     lines += [f"  {key} = {value}" for key, value in settings.items()]
     return "\n".join(lines) + "\n"
 
