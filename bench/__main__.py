@@ -1,4 +1,5 @@
-"""Run every benchmark module in this package, one after the other."""
+"""Run benchmark modules of this package one after the other: ``python -m bench [name ...]``
+(every module when none is named; ``_``-prefixed modules are helpers and tools)."""
 
 import importlib
 import pkgutil
@@ -12,6 +13,9 @@ def main() -> int:
     wanted = sys.argv[1:] or names
     for name in wanted:
         print(f"== bench.{name}", flush=True)
+        # each module reads its own options from sys.argv: give it none (its defaults),
+        # not the list of benchmarks to run
+        sys.argv = [f"bench.{name}"]
         importlib.import_module(f"bench.{name}").main()
     return 0
 

@@ -10,7 +10,27 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
-BENCH_DEV = REPO.parent / "shared" / "fixtures" / "bench" / "Eaton__5SC_750__usbhid-ups__2.7.2__01.dev"
+
+
+def _shared_fixtures() -> Path:
+    """``shared/fixtures`` beside the checkout or any folder above it (a git worktree sits
+    deeper than the main checkout); ``$NUTPY_FIXTURES`` overrides (as in the tests)."""
+    if os.environ.get("NUTPY_FIXTURES"):
+        return Path(os.environ["NUTPY_FIXTURES"])
+    for parent in REPO.parents:
+        if (parent / "shared" / "fixtures").is_dir():
+            return parent / "shared" / "fixtures"
+    return REPO.parent / "shared" / "fixtures"
+
+
+# The standard device: a real 65-variable Eaton dump (GPL data of another project, never
+# copied into the repository). Where it is absent, the project's own made-up device with about
+# as many variables stands in, and ``BENCH_DEV_NOTE`` says so in each benchmark's output.
+_REAL_DEV = _shared_fixtures() / "bench" / "Eaton__5SC_750__usbhid-ups__2.7.2__01.dev"
+_OWN_DEV = REPO / "tests" / "fixtures" / "devices" / "many-vars.dev"
+BENCH_DEV = _REAL_DEV if _REAL_DEV.exists() else _OWN_DEV
+BENCH_DEV_NOTE = ("" if BENCH_DEV == _REAL_DEV else
+                  f"note: {_REAL_DEV} is absent; using {_OWN_DEV.relative_to(REPO)} instead")
 VENV_BIN = Path(sys.executable).parent
 
 

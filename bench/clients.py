@@ -3,7 +3,8 @@
 Behind one C upsd with C dummy-ups serving the standard 65-variable device:
 
 * wall time of ``upsc ups@localhost battery.charge`` and ``upsc ups@localhost`` (C and
-  ours), against a bare ``python -c pass`` of the same venv (the start-up budget is 2.0x);
+  ours), against a bare ``python -c pass`` of the same venv (the start-up target, 1.15x,
+  is measured by bench.startup with upscmd and upsrw too);
 * LIST VAR latency: our library in-process, a naive socket client (no TCP_NODELAY, no
   quick ACKs: shows the ~40 ms delayed-ACK stall), and what the LIST costs inside C upsc
   (its whole-list run minus its one-variable run).

@@ -56,9 +56,8 @@ def start(argv: list[str], etc: Path, state: Path, port: int) -> subprocess.Pope
 def main() -> None:
     sessions = int(sys.argv[1]) if len(sys.argv) > 1 and sys.argv[1].isdigit() else 200
     sys.path.insert(0, str(REPO / "tests"))
-    import certs
-
     from nutpy.security import tls
+    from support import certs  # tests/support/certs.py
 
     if not (os.path.exists(C_UPSD) and certs.have_nss_tools()):
         print("needs C upsd and NSS tools (apt-get install nut-server libnss3-tools)")

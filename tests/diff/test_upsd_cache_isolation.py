@@ -196,3 +196,50 @@ def test_same_line_after_the_state_changed(stack):
     finally:
         stack.fake.broadcast('SETINFO battery.charge "100"\n')
         time.sleep(0.3)
+
+
+# Every kind of request the reply cache keeps (GET VAR above; these since issue 17)
+CACHED_KINDS = [b"GET TYPE fake input.transfer.low", b"GET DESC fake ups.status",
+                b"GET CMDDESC fake load.off", b"LIST ENUM fake input.transfer.low",
+                b"LIST RANGE fake ups.delay.shutdown", b"LIST VAR fake", b"LIST RW fake",
+                b"LIST CMD fake", b"GET TYPE fake both"]
+
+
+@pytest.mark.parametrize("request_", CACHED_KINDS, ids=lambda r: r.decode())
+def test_every_cached_kind_answers_only_its_own_request(stack, request_):
+    """Answered once (and kept), then the tail of a continued line, then continued itself
+    onto a HELP: each client gets what C gives it."""
+    line = request_ + b"\n"
+    out = compare(stack, [
+        ("a", line, SYNC), ("a", line, SYNC),
+        ("b", CONT + line, SYNC), ("b", line, SYNC),
+        ("c", request_ + b" \\\n" + b"HELP\n", SYNC), ("c", b"HELP\n", SYNC),
+        ("d", b"GET TYPE fake \\\n" + line, SYNC),
+    ])
+    assert out["a"] and out["a"][: len(out["a"]) // 2] * 2 == out["a"]
+    assert out["b"].startswith(STATUS) and out["b"][len(STATUS):] == out["a"][: len(out["a"]) // 2]
+
+
+def test_type_enum_and_range_follow_the_driver(stack):
+    """Kept GET TYPE and LIST ENUM/RANGE replies give way to new flags, enums and ranges
+    from the driver; a new value changes GET VAR and LIST VAR but not the types."""
+    asks = [("a", b"GET TYPE fake zero.aux\n", SYNC), ("a", b"LIST ENUM fake both\n", SYNC),
+            ("a", b"LIST RANGE fake both\n", SYNC), ("a", b"GET VAR fake Alpha.Var\n", SYNC),
+            ("a", b"GET TYPE fake Alpha.Var\n", SYNC), ("a", b"LIST VAR fake\n", SYNC)]
+    try:
+        before = compare(stack, asks)["a"]
+        stack.fake.broadcast('SETINFO Alpha.Var "b"\n')
+        time.sleep(0.3)
+        values = compare(stack, asks)["a"]
+        stack.fake.broadcast('SETFLAGS zero.aux RW NUMBER\nADDENUM both "7"\n'
+                             "ADDRANGE both 20 30\n")
+        time.sleep(0.3)
+        meta = compare(stack, asks)["a"]
+    finally:
+        stack.fake.broadcast('SETINFO Alpha.Var "a"\nSETFLAGS zero.aux RW STRING\n'
+                             'DELENUM both "7"\nDELRANGE both 20 30\n')
+        time.sleep(0.3)
+    assert b'VAR fake Alpha.Var "b"' in values and b'VAR fake Alpha.Var "a"' in before
+    assert b"TYPE fake zero.aux RW STRING:0" in values
+    assert b"TYPE fake zero.aux RW NUMBER" in meta and b'ENUM fake both "7"' in meta
+    assert b'RANGE fake both "20" "30"' in meta

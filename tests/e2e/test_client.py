@@ -47,9 +47,32 @@ def test_tokenize_fast_path_agrees_with_parseconf(value):
         assert tokenize(line) == lines[0].words
 
 
+@settings(max_examples=300, deadline=None)
+@given(st.text(alphabet=st.characters(min_codepoint=1, max_codepoint=0xFF).filter(
+    lambda c: c != "\n"), max_size=80))
+def test_tokenize_any_line_agrees_with_parseconf(line):
+    """Every shortcut of ``tokenize`` (quoted value, plain words) gives the tokenizer's words."""
+    lines = Tokenizer().feed(line.encode("latin-1") + b"\n")
+    if lines and lines[0].error is None and line.count('"') % 2 == 0:
+        assert tokenize(line) == lines[0].words
+
+
+@pytest.mark.parametrize("line", ["BEGIN LIST VAR ups", "END LIST VAR ups", "OK", "",
+                                  "TYPE ups input.transfer.low RW STRING:10",
+                                  "  spaced   out  ", "a=b", "x " * 40, "w" * 600])
+def test_tokenize_plain_lines_agree_with_parseconf(line):
+    assert tokenize(line) == Tokenizer().feed(line.encode() + b"\n")[0].words
+
+
 def test_tokenize_keeps_words_before_parse_error_and_unterminated_quote():
     assert tokenize('VAR u x "a#b"') == ["VAR", "u", "x", "a"]
     assert tokenize('VAR u x "abc') == ["VAR", "u", "x", "abc"]
+
+
+def test_default_port_is_the_protocol_port():
+    from nutpy.client import core
+    from nutpy.proto import netproto
+    assert core.DEFAULT_PORT == netproto.PORT
 
 
 def test_server_error_carries_code_and_libupsclient_message():
@@ -77,12 +100,16 @@ def test_list_reply_framing_and_errors():
     ("ups@[::1]:99", ("ups", "::1", 99)),
     ("ups@[::1]", ("ups", "::1", 3493)),
     ("@host", ("host", "host", 3493)),  # C strtok quirk
+    ("ups@host:080", ("ups", "host", 80)),
+    ("ups@host: +12x", ("ups", "host", 12)),  # strtol: blanks, sign, digits, then anything
+    ("ups@host:00000000001234", ("ups", "host", 1234)),
 ])
 def test_split_name(text, expected):
     assert split_name(text) == expected
 
 
-@pytest.mark.parametrize("text", ["u@h:", "u@h:0", "u@h:70000", "u@[::1"])
+@pytest.mark.parametrize("text", ["u@h:", "u@h:0", "u@h:70000", "u@[::1", "u@h:x1",
+                                  "u@h:65536", "u@h:-1"])
 def test_split_name_errors(text):
     with pytest.raises(ValueError):
         split_name(text)

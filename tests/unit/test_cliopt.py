@@ -31,3 +31,15 @@ def test_options_are_read_lazily(capsys):
     parser = iter(GetOpt(["prog", "-x", "-y"], "a"))
     assert next(parser) == ("?", "x")
     assert capsys.readouterr().err == "prog: invalid option -- 'x'\n"
+
+
+def test_clients_getopt_agrees_with_getopt(capsys):
+    """The client programs skip loading the parser when the first argument is no option;
+    what they get must be what GetOpt gives, for every shape of command line."""
+    from nutpy.clients import _cli
+    for argv in ([], ["ups@host"], ["ups@host", "-l"], ["-"], ["-", "-a"], [""], ["--", "x"],
+                 ["-l"], ["-lx", "y"], ["-x"], ["-W", "3", "ups"], ["ups", "var", "extra"]):
+        ours = _cli.getopt(["prog", *argv], "lW:")
+        theirs = GetOpt(["prog", *argv], "lW:")
+        assert (list(ours), ours.operands) == (list(theirs), theirs.operands), argv
+    assert capsys.readouterr().err == "prog: invalid option -- 'x'\n" * 4

@@ -111,3 +111,54 @@ def test_upsconf_skips_a_line_with_a_parse_error():
     conf = upsconf.parse(lines, "ups.conf")
     assert [(e.lineno, e.message) for e in conf.errors] == [(3, parseconf.HASH_IN_QUOTES)]
     assert conf.sections["u"].values == {"driver": "x", "port": "p"}
+
+
+def test_line_is_a_named_tuple():
+    """``Line`` is built without ``collections`` (client start-up) yet behaves like the
+    namedtuple it replaces: fields by name and position, defaults, ``_replace``, equality."""
+    line = parseconf.Line(["a", "b"])
+    assert (line.words, line.error, line.lineno) == (["a", "b"], None, 0)
+    words, error, lineno = parseconf.Line(["x"], "bad", 3)
+    assert (words, error, lineno) == (["x"], "bad", 3)
+    moved = line._replace(lineno=7)
+    assert moved == (["a", "b"], None, 7) and type(moved) is parseconf.Line and line.lineno == 0
+    assert repr(moved) == "Line(words=['a', 'b'], error=None, lineno=7)"
+    with pytest.raises(ValueError):
+        line._replace(colour=1)
+    with pytest.raises(AttributeError):
+        line.words = []
+    assert [ln.lineno for ln in parseconf.parse_text(b"a\n\nb c\n")] == [1, 2, 3]
+
+
+def test_pending_tells_a_started_line():
+    """``pending`` (read by upsd for every request) is true exactly while a line has been
+    started and not finished: a word, a continued line, an open quote, a comment."""
+    tok = parseconf.Tokenizer()
+    assert not tok.pending
+    for data, pending in ((b"GET VAR", True), (b" u x\n", False), (b"a \\\n", True),
+                          (b"b\n", False), (b'a "b\n', True), (b'c"\n', False),
+                          (b"# note", True), (b"\n", False), (b"x\ny z", True)):
+        tok.feed(data)
+        assert tok.pending is pending, data
+    assert tok.finish() == (["y", "z"], None, 0) and not tok.pending
+    long = parseconf.Tokenizer().feed(b"w" * 600 + b" " + b"v " * 40 + b"\n")[0].words
+    assert len(long) == 32 and len(long[0]) == 512
+
+
+@given(st.one_of(
+    st.binary(max_size=120),
+    st.text(alphabet=' \t"\\#=abc.\x7f\x1f', max_size=60).map(lambda t: t.encode("latin-1")),
+    st.lists(st.text(alphabet="ab", min_size=1, max_size=600), max_size=40).map(
+        lambda words: " ".join(words).encode())).map(lambda b: b.replace(b"\n", b" ")))
+def test_whole_line_is_what_a_fresh_tokenizer_reads(raw):
+    tok = Tokenizer()
+    lines = tok.feed(raw + b"\n")
+    complete = len(lines) == 1 and lines[0].error is None and not tok.pending
+    assert parseconf.whole_line(raw) == (lines[0].words if complete else None)
+
+
+def test_whole_line_refuses_what_goes_on():
+    for raw in (b"GET VAR u x \\", b'GET VAR u "x', b'VAR "a#b"', b"a\nb"):
+        assert parseconf.whole_line(raw) is None, raw
+    assert parseconf.whole_line(b"GET  VAR u\tx\r") == ["GET", "VAR", "u", "x"]
+    assert parseconf.whole_line(b"a=b # c") == ["a", "=", "b"]

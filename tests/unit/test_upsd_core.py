@@ -313,7 +313,7 @@ def test_get_var_cache_keeps_a_reply_only_under_its_whole_request():
     under its last physical line, which then answered other clients' LOGOUT, HELP...)."""
     server, ups, _ = make_server()
     ups.data.setinfo("battery.charge", "90")
-    cache = server.get_cache
+    cache = server.reply_cache
     s = Session("192.0.2.1")
     words = ["GET", "VAR", "Fake", "ups.status"]
     reply = server.handle(s, words)
@@ -337,3 +337,74 @@ def test_get_var_cache_keeps_a_reply_only_under_its_whole_request():
     # a change to the data retires the entry
     ups.data.setinfo("ups.status", "OL")
     assert cache.lookup(b"GET VAR Fake ups.status") is None
+
+
+def _filed(server, session, line: bytes) -> bytes:
+    """Answer ``line`` as the daemon does for a whole request, filing the reply."""
+    words = parseconf.Tokenizer().feed(line + b"\n")[0].words
+    reply = server.handle(session, words)
+    server.reply_cache.remember(line, words, reply)
+    return reply
+
+
+def test_reply_cache_kinds_and_what_retires_them():
+    """Each kept kind is served while what its reply was built from is unchanged, and
+    never after: values (GET VAR, LIST VAR/RW/CMD, with FSD), types, flags, enums and
+    ranges (GET TYPE, LIST ENUM/RANGE), only the UPS's presence for GET DESC/CMDDESC."""
+    server, ups, _ = make_server()
+    ups.data.setinfo("battery.charge", "90")
+    for words in (["SETINFO", "input.transfer.low", "95"], ["ADDENUM", "input.transfer.low", "95"],
+                  ["SETFLAGS", "input.transfer.low", "RW", "NUMBER"],
+                  ["ADDRANGE", "input.transfer.low", "80", "100"], ["ADDCMD", "load.off"]):
+        ups.data.apply(words)
+    cache, s = server.reply_cache, Session("192.0.2.1")
+    value = [b"GET VAR Fake battery.charge", b"LIST VAR Fake", b"LIST RW Fake",
+             b"LIST CMD Fake"]
+    meta = [b"GET TYPE Fake input.transfer.low", b"LIST ENUM Fake input.transfer.low",
+            b"LIST RANGE Fake input.transfer.low"]
+    link = [b"GET DESC Fake ups.status", b"GET CMDDESC Fake load.off"]
+
+    def fill() -> dict[bytes, bytes]:
+        return {line: _filed(server, s, line) for line in value + meta + link}
+
+    def kept() -> set[bytes]:
+        return {line for line, reply in replies.items() if cache.lookup(line) == reply}
+
+    replies = fill()
+    assert kept() == set(value + meta + link)
+    ups.data.setinfo("battery.charge", "91")  # a new value: types and descriptions stay
+    assert kept() == set(meta + link)
+    replies = fill()
+    ups.data.apply(["SETFLAGS", "input.transfer.low", "RW", "STRING"])
+    assert kept() == set(link)
+    replies = fill()
+    ups.fsd = True  # FSD shows in ups.status: GET VAR and LIST VAR must be built again
+    assert kept() == set(meta + link)
+    replies = fill()
+    assert b"FSD" in replies[b"LIST VAR Fake"]
+    for change, restore in (("stale", False), ("connected", True)):
+        setattr(ups, change, not restore)
+        assert kept() == set()
+        setattr(ups, change, restore)
+        assert kept() == set(value + meta + link)
+    server.descriptions = Descriptions({"ups.status": "Other words"}, {})
+    assert kept() == set(value + meta)
+    replies = fill()
+    ups.reset_data()  # the driver reconnected: a new dump
+    assert kept() == set(link)
+    replies = fill()
+    server.remove_ups(ups)
+    assert kept() == set()
+    server.add_ups(Ups("Fake", "fake-Fake"))  # the same name, another UPS (a reload)
+    assert kept() == set()
+
+
+def test_reply_cache_keeps_no_error_and_no_session_dependent_reply():
+    server, ups, _ = make_server()
+    cache, s = server.reply_cache, Session("192.0.2.1")
+    for line in (b"GET VAR Fake nope", b"GET TYPE Fake nope", b"GET DESC Nope ups.status",
+                 b"GET VAR Fake server.version", b"GET UPSDESC Fake", b"GET NUMLOGINS Fake",
+                 b"LIST UPS", b"LIST CLIENT Fake", b"GET TRACKING", b"VER", b"HELP",
+                 b"LIST ENUM Fake", b"GET TYPE Fake"):
+        _filed(server, s, line)
+        assert cache.lookup(line) is None, line

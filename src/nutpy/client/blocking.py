@@ -6,7 +6,6 @@ Start-up cost matters (``upsc`` is run from shell loops): this module imports on
 ``_socket`` at load time; ``ssl``/``nutpy.security.tls`` are imported when TLS is asked for.
 """
 
-from __future__ import annotations
 
 import _socket
 import os
@@ -124,7 +123,7 @@ class Client(_Api):
             finally:
                 self.sock = None
 
-    def __enter__(self) -> Client:
+    def __enter__(self) -> "Client":
         return self
 
     def __exit__(self, *exc) -> None:
@@ -208,7 +207,7 @@ class Client(_Api):
     def _simple(self, data: bytes, post):
         return post(self.request(data))
 
-    def _simple_seq(self, requests: list[bytes], post):
+    def _simple_seq(self, requests: "list[bytes]", post):
         result = None
         for data in requests:
             result = post(self.request(data))

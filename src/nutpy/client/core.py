@@ -7,17 +7,17 @@ table that the blocking client (``nutpy.client.blocking.Client``) and the asynci
 (``nutpy.client.aio.AsyncClient``) both drive. ``nutpy.client.pynut.PyNUTClient`` is the
 PyNUT drop-in on top of the blocking client.
 
-Start-up cost matters (``upsc`` is run from shell loops): nothing heavy is imported here;
-``ssl``/``nutpy.security.tls`` only when TLS is asked for.
+Start-up cost matters (``upsc`` is run from shell loops, docs/performance.md): this module
+imports nothing at load time. The tokenizer (``common.parseconf``) is loaded for the first
+argument or reply line that needs more than a split, the protocol's error table
+(``proto.netproto``) for the first ``ERR``, ``ssl``/``nutpy.security.tls`` when TLS is asked
+for.
 """
 
-from __future__ import annotations
 
-from ..common.cnum import strtol
-from ..common.parseconf import Tokenizer, encode
-from ..proto.netproto import PORT, client_message
-
-DEFAULT_PORT = PORT
+# proto.netproto.PORT, written out: upsc must not load the protocol tables just to start
+# (tests/e2e/test_client.py keeps the two equal)
+DEFAULT_PORT = 3493
 # C's SMALLBUF (512): libupsclient and the client programs copy arguments into buffers of
 # this size, so anything past 511 characters is cut
 SMALLBUF_TEXT = 511
@@ -48,6 +48,7 @@ class ServerError(NutError):
     """upsd answered ``ERR <code>``; ``reply`` is that line, ``code`` its first word."""
 
     def __init__(self, reply: str) -> None:
+        from ..proto.netproto import client_message  # errors only: not on upsc's start-up
         rest = reply[4:]
         super().__init__(client_message(rest))
         self.reply = reply
@@ -88,6 +89,15 @@ def build_value_request(command: str, *args: str) -> bytes:
     return head + b' "' + encode(args[-1]).encode("latin-1", "replace") + b'"\n'
 
 
+def encode(value: str) -> str:
+    """``parseconf.encode`` (C ``pconf_encode``), loaded only for a value that has
+    something to escape."""
+    if "\\" in value or '"' in value or "#" in value:
+        from ..common.parseconf import encode as pconf_encode
+        return pconf_encode(value)
+    return value
+
+
 def _is_plain_quoted(line: str) -> bool:
     """True for a ``WORDS "value"`` line that splits without the state machine."""
     if not line.endswith('"') or line.count('"') != 2:
@@ -96,6 +106,13 @@ def _is_plain_quoted(line: str) -> bool:
         return False
     start = line.find('"')
     return start > 0 and line[start - 1] == " " and line.isascii() and line.isprintable()
+
+
+def _is_plain(line: str) -> bool:
+    """True for a line without quotes or anything else the tokenizer treats specially,
+    which ``str.split`` splits as the tokenizer does."""
+    return (line.isascii() and line.isprintable() and '"' not in line and "\\" not in line
+            and "#" not in line and "=" not in line)
 
 
 # Called with each byte C's parseconf would report as ``addchar: discarding invalid
@@ -152,10 +169,16 @@ def tokenize(line: str) -> list[str]:
         words.append(line[start + 1:-1])
         if len(words) <= 32 and all(len(w) <= 512 for w in words):
             return words
+    elif _is_plain(line):
+        # BEGIN/END LIST, OK..., TYPE and CMD lines: spaces are the only separators
+        words = line.split()
+        if len(words) <= 32 and all(len(w) <= 512 for w in words):
+            return words
     data = line.encode("latin-1", "replace")
     if on_discarded_char is not None and not (line.isascii() and line.isprintable()):
         for ch in discarded_chars(data):
             on_discarded_char(ch)
+    from ..common.parseconf import Tokenizer
     tok = Tokenizer()
     lines = tok.feed(data + b"\n")
     if not lines:  # still inside quotes: C ties the word off at the end of the string
@@ -263,7 +286,13 @@ def split_addr(text: str) -> tuple[str, int]:
         if colon < 0:
             return host, DEFAULT_PORT
         port_text = text[colon + 1:]
-    port = strtol(port_text) if port_text else 0
+    if port_text.isdigit() and port_text.isascii() and len(port_text) < 6:
+        port = int(port_text)  # what strtol gives such text, without importing it
+    elif port_text:
+        from ..common.cnum import strtol
+        port = strtol(port_text)
+    else:
+        port = 0
     if not port_text or port < 1 or port > 65535:
         raise ValueError("upscli_splitaddr: no port specified after ':' separator")
     return host, port

@@ -3,7 +3,6 @@
 Output, messages and exit codes are C 2.8.0's; ``-j`` (JSON) and ``-W`` come from the
 latest release (2.8.5) and print exactly what it prints."""
 
-from __future__ import annotations
 
 from ..client.core import NutError, ServerError, split_addr, split_name
 from . import _cli
@@ -159,7 +158,7 @@ def main(argv: list[str]) -> int:
     prog = _cli.prog_name(argv, "upsc")
     varlist = clientlist = verbose = json = False
     timeout = -1.0
-    options = _cli.GetOpt(argv, "hlLcVjW:")
+    options = _cli.getopt(argv, "hlLcVjW:")
     for opt, arg in options:
         if opt == "L":
             verbose = varlist = True
@@ -221,6 +220,5 @@ def main(argv: list[str]) -> int:
     return 0
 
 
-def entry() -> int:
-    import sys
-    sys.exit(_cli.run(main))
+def entry() -> None:
+    _cli.leave(_cli.run(main))

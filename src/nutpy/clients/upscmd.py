@@ -1,6 +1,5 @@
 """upscmd: list and run instant commands (C ``clients/upscmd.c``, 2.8.0 output)."""
 
-from __future__ import annotations
 
 from ..client.core import DEFAULT_TRACKING_TIMEOUT, SMALLBUF_TEXT, NutError
 from . import _cli
@@ -51,7 +50,7 @@ def main(argv: list[str]) -> int:
     username = password = None
     cmdlist = tracking = False
     timeout = DEFAULT_TRACKING_TIMEOUT
-    options = _cli.GetOpt(argv, "lhu:p:t:wV")
+    options = _cli.getopt(argv, "lhu:p:t:wV")
     for opt, arg in options:
         if opt == "l":
             cmdlist = True
@@ -110,6 +109,5 @@ def main(argv: list[str]) -> int:
         _cli.disconnect(client)
 
 
-def entry() -> int:
-    import sys
-    sys.exit(_cli.run(main))
+def entry() -> None:
+    _cli.leave(_cli.run(main))

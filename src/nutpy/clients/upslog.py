@@ -272,7 +272,7 @@ def main(argv: list[str]) -> int:
     tuples: list[Target] = []
     log.setup(prog, 0)
     sys.stdout.write(f"Network UPS Tools {prog} {_cli.VERSION_TEXT}\n")
-    options = _cli.GetOpt(argv, "hs:l:i:f:u:Vp:FBm:Nd:DW:")
+    options = _cli.getopt(argv, "hs:l:i:f:u:Vp:FBm:Nd:DW:")
     for opt, arg in options:
         if opt == "h":
             sys.stdout.write(help_text(prog))

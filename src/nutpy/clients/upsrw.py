@@ -1,10 +1,7 @@
 """upsrw: list and set read/write variables (C ``clients/upsrw.c``, 2.8.0 output)."""
 
-from __future__ import annotations
 
-from ..client.core import DEFAULT_TRACKING_TIMEOUT, NutError
-from ..common.cnum import atoi, strtol
-from ..common.parseconf import encode
+from ..client.core import DEFAULT_TRACKING_TIMEOUT, NutError, encode
 from . import _cli
 from ._cli import err, fatal, out
 
@@ -67,6 +64,7 @@ class RwLister:
             out(f'Option: "{words[3]}"' + (" SELECTED\n" if words[3] == value else "\n"))
 
     def do_range(self, var: str) -> None:
+        from ..common.cnum import atoi  # listing only: keeps it off upsrw -s's start-up
         ival = atoi(self.current(var, "do_range"))
         items = self.list_items("RANGE", var)
         out("Type: RANGE NUMBER\n")
@@ -92,6 +90,7 @@ class RwLister:
                 self.do_range(var)
                 return
             if upper.startswith("STRING:"):
+                from ..common.cnum import strtol
                 length = strtol(word[7:]) if word[7:] else 0
                 if is_enum:
                     self.do_enum(var, "STRING", length)
@@ -163,7 +162,7 @@ def main(argv: list[str]) -> int:
     username = password = setvar = None
     tracking = False
     timeout = DEFAULT_TRACKING_TIMEOUT
-    options = _cli.GetOpt(argv, "hls:p:t:u:wV")
+    options = _cli.getopt(argv, "hls:p:t:u:wV")
     for opt, arg in options:
         if opt == "s":
             setvar = arg
@@ -203,6 +202,5 @@ def main(argv: list[str]) -> int:
         _cli.disconnect(client)
 
 
-def entry() -> int:
-    import sys
-    sys.exit(_cli.run(main))
+def entry() -> None:
+    _cli.leave(_cli.run(main))

@@ -4,7 +4,6 @@ C NUT's programs use getopt(3) with ``+`` optstrings (stop at the first operand)
 glibc's complaints; Python's ``getopt`` words them differently and loads gettext, which a
 client's start-up and upsd's memory should not pay for."""
 
-from __future__ import annotations
 
 import sys
 

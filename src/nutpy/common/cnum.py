@@ -1,7 +1,6 @@
 """C's number parsing, as NUT's programs observably do it: ``atoi``/``strtol`` in base 10
 (leading blanks, a sign, ASCII digits; whatever follows is ignored; no digits gives 0)."""
 
-from __future__ import annotations
 
 _BLANKS = " \t\n\v\f\r"
 LONG_MAX = 2**63 - 1

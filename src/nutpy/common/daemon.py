@@ -45,12 +45,20 @@ def pidfile_path(directory: str, name: str) -> str:
 
 
 def write_pidfile(path: str) -> None:
+    """Write our PID to ``path`` whole or not at all (C writes in place, so a reader could
+    see an empty file): a temporary file beside it, renamed over it."""
     old = os.umask(0o022)
+    tmp = f"{path}.{os.getpid()}.tmp"
     try:
-        with open(path, "w") as f:
+        with open(tmp, "w") as f:
             f.write(f"{os.getpid()}\n")
+        os.rename(tmp, path)
     except OSError as e:
         log.error(f"writepid: fopen {path}: {e.strerror}")
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
     finally:
         os.umask(old)
 

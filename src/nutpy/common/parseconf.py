@@ -11,10 +11,16 @@ Pure: bytes in, lines of words out. ``Tokenizer`` is the streaming form (sockets
 ``read_file``/``parse_text`` are the file form.
 """
 
-from __future__ import annotations
 
-from collections import namedtuple
-from collections.abc import Iterator  # noqa: F401  (annotations only)
+try:
+    # what namedtuple's fields are made of; `collections` itself is a fifth of upsc's
+    # start-up (namedtuple builds its class with exec)
+    from _collections import _tuplegetter
+except ImportError:  # another Python implementation
+    from operator import itemgetter
+
+    def _tuplegetter(index: int, doc: str) -> property:
+        return property(itemgetter(index), doc=doc)
 
 DEFAULT_ARG_LIMIT = 32
 DEFAULT_WORDLEN_LIMIT = 512
@@ -33,14 +39,40 @@ def _needs_state_machine(data: bytes) -> bool:
     return bool(data.translate(None, _PLAIN_BYTES))
 
 
-# words: list[str]; error: set when the line ended in a parse error; lineno: file line.
-Line = namedtuple("Line", "words error lineno", defaults=(None, 0))
+class Line(tuple):
+    """One tokenized line: a named tuple ``(words, error, lineno)``."""
+
+    __slots__ = ()
+    _fields = ("words", "error", "lineno")
+
+    def __new__(cls, words: list[str], error: str | None = None, lineno: int = 0) -> "Line":
+        return tuple.__new__(cls, (words, error, lineno))
+
+    words = _tuplegetter(0, "the words (str)")
+    error = _tuplegetter(1, "set when the line ended in a parse error: C's message")
+    lineno = _tuplegetter(2, "line number in a file (0 for the wire)")
+
+    def _replace(self, **changes) -> "Line":
+        values = [changes.pop(f, v) for f, v in zip(self._fields, self)]
+        if changes:
+            raise ValueError(f"Got unexpected field names: {list(changes)!r}")
+        return Line(*values)
+
+    def __repr__(self) -> str:
+        return f"Line(words={self[0]!r}, error={self[1]!r}, lineno={self[2]!r})"
+
+    def __getnewargs__(self) -> tuple:
+        return tuple(self)
+
+
+_new_line = tuple.__new__  # Line(words) without the call through Line.__new__ (hot path)
 
 
 class Tokenizer:
     """Streaming tokenizer: ``feed(bytes)`` returns the lines completed by those bytes."""
 
-    __slots__ = ("arg_limit", "wordlen_limit", "_state", "_word", "_words", "_in_word")
+    __slots__ = ("arg_limit", "wordlen_limit", "_state", "_word", "_words", "_in_word",
+                 "pending")
 
     def __init__(self, arg_limit: int = DEFAULT_ARG_LIMIT,
                  wordlen_limit: int = DEFAULT_WORDLEN_LIMIT) -> None:
@@ -52,11 +84,9 @@ class Tokenizer:
         self._state = _FINDWORDSTART
         self._word = bytearray()
         self._words: list[str] = []
-
-    @property
-    def pending(self) -> bool:
-        """True while a line has been started but not finished."""
-        return bool(self._words) or bool(self._word) or self._state != _FINDWORDSTART
+        # True while a line has been started but not finished. An attribute, kept by
+        # feed(), not a property: upsd reads it for every request on its fast path.
+        self.pending = False
 
     def feed(self, data: bytes) -> list[Line]:
         out: list[Line] = []
@@ -68,13 +98,20 @@ class Tokenizer:
                 if nl < 0:
                     break
                 raw = data[pos:nl]
-                if not _needs_state_machine(raw):
-                    out.append(Line(self._limit([w.decode("ascii") for w in raw.split()])))
+                if not raw.translate(None, _PLAIN_BYTES):
+                    # (split as str: no plain byte is one of the separators str.split
+                    # adds to bytes.split's)
+                    words = raw.decode("ascii").split()
+                    # no word is longer than its line: most lines need no cutting
+                    if len(raw) > self.wordlen_limit or len(words) > self.arg_limit:
+                        words = self._limit(words)
+                    out.append(_new_line(Line, (words, None, 0)))
                     pos = nl + 1
                     continue
             pos = self._run(data, pos, out)
         if pos < n:
             self._run(data, pos, out, stop_at_line=False)
+        self.pending = bool(self._words) or bool(self._word) or self._state != _FINDWORDSTART
         return out
 
     def _limit(self, words: list[str]) -> list[str]:
@@ -205,7 +242,23 @@ def split_line(text: str | bytes) -> list[str]:
     return lines[0].words if lines else []
 
 
-def parse_text(data: bytes) -> Iterator[Line]:
+def whole_line(raw: bytes) -> list[str] | None:
+    """The words of ``raw`` (one physical line, without its LF) read on its own by a fresh
+    tokenizer, when it is a complete line: None when it would go on onto a next line (a
+    trailing backslash, an open quote) or ends in a parse error."""
+    if not raw.translate(None, _PLAIN_BYTES):
+        words = raw.decode("ascii").split()
+        if len(raw) > DEFAULT_WORDLEN_LIMIT or len(words) > DEFAULT_ARG_LIMIT:
+            words = Tokenizer()._limit(words)
+        return words
+    tok = Tokenizer()
+    lines = tok.feed(raw + b"\n")
+    if len(lines) != 1 or lines[0].error is not None or tok.pending:
+        return None
+    return lines[0].words
+
+
+def parse_text(data: bytes):
     """Lines of a whole file, numbered as C numbers them (a line after a parse error
     counts as a new line). Blank and comment-only lines are included with no words."""
     tok = Tokenizer()
@@ -218,7 +271,7 @@ def parse_text(data: bytes) -> Iterator[Line]:
         yield last._replace(lineno=lineno + 1)
 
 
-def read_file(path: str) -> Iterator[Line]:
+def read_file(path: str):
     """Lines of the file at ``path``; OSError propagates for the caller to report."""
     with open(path, "rb") as f:
         data = f.read()

@@ -1,9 +1,13 @@
-"""nutdrv_qx: UPSes speaking a Q* protocol (Megatec Q1 and its relatives) on a serial port.
+"""nutdrv_qx: UPSes speaking a Q* protocol (Megatec Q1 and its relatives), on a serial port
+or through a USB-to-serial bridge.
 
-The protocols are in ``nutpy.drivers.qx``; this module wires the serial port to the
-engine and the engine to the driver life cycle. Options, published variables and log
-lines follow C NUT 2.8.5's nutdrv_qx (serial build). Deliberate differences are listed in
-docs/drivers-serial.md.
+The protocols are in ``nutpy.drivers.qx``, the USB bridges ("subdrivers") in
+``nutpy.drivers.qx.usb``; this module wires the port or the USB device to the engine and
+the engine to the driver life cycle. As C's USB/serial build it talks USB when ``port`` is
+``auto`` or a USB setting is given (subdriver, vendorid, productid, vendor, product, serial,
+bus, busport, langid_fix), serial otherwise. Options, published variables and log lines
+follow C NUT 2.8.5's nutdrv_qx. Deliberate differences are listed in docs/drivers-serial.md
+and docs/drivers-usb.md (device loss over USB).
 """
 
 from __future__ import annotations
@@ -15,18 +19,25 @@ from .base import FAILED, HANDLED, Driver
 from .main import run
 
 DEFAULT_POLLFREQ = 30
+# what makes C's USB/serial build take the USB path besides port=auto ("device" does not)
+USB_SETTINGS = ("subdriver", "vendorid", "productid", "vendor", "product", "serial", "bus",
+                "langid_fix", "busport")
+FIRST_RETRY = 0.5  # seconds: after losing the USB device, look for it again this soon
 
 
 class NutdrvQx(Driver):
     name = "nutdrv_qx"
-    description = "Generic Q* Serial driver"
+    description = "Generic Q* USB/Serial driver"
     version = "0.49"
+    banner_extra = "USB communication driver (libusb 1.0) 0.53"
 
     def __init__(self, core) -> None:
         super().__init__(core)
         self.port = None
         self.transport = None
         self.engine = None
+        self.usb = None            # qx.usb.transport.UsbConnection in USB mode
+        self.reconnecting = False  # the USB device is back: a full poll must succeed first
 
     def make_vartable(self) -> None:
         add = self.core.addvar
@@ -43,6 +54,12 @@ class NutdrvQx(Driver):
         add("battery_voltage_reports_one_pack",
             "The device reports the voltage of one battery pack: multiply it by "
             "battery.packs (see override.battery.packs)", is_flag=True)
+        add("subdriver", "USB bridge of the UPS (see below; needs vendorid and productid)")
+        add_usb_settings(add)
+        add("langid_fix", "Read the bridge's strings in this language (0x409 or 0x4095; "
+                          "krauler, hunnox, snr)")
+        add("noscanlangid", "With langid_fix: do not ask the device for its languages",
+            is_flag=True)
         add("cablepower", "Modem lines powering the cable: normal, reverse, both, none")
         from .qx import subdrivers
 
@@ -52,20 +69,39 @@ class NutdrvQx(Driver):
 
     def help_text(self) -> str:
         from .qx import subdrivers
+        from .qx.usb import QX_SUBDRIVERS
 
         names = []
         for sub in subdrivers():
             if sub.protocol.lower() not in names:
                 names.append(sub.protocol.lower())
+        usb_width = max(len(n) for n in QX_SUBDRIVERS)
         width = max(len(n) for n in names)
-        return ("Acceptable values for 'protocol' via -x or ups.conf in this driver:\n" +
+        return ("Acceptable values for USB 'subdriver' via -x or ups.conf in this driver:\n" +
+                "\n".join(f"  {n:>{usb_width}}" for n in QX_SUBDRIVERS) + "\n\n" +
+                "Acceptable values for 'protocol' via -x or ups.conf in this driver:\n" +
                 "\n".join(f"  {n:>{width}}" for n in names))
 
-    def preload(self) -> None:
-        import serial  # noqa: F401  (pyserial, before chroot)
+    @property
+    def is_usb(self) -> bool:
+        return self.device_path.lower() == "auto" or any(
+            self.getval(name) is not None for name in USB_SETTINGS)
 
-        from .qx import core, serial as qxserial, subdrivers  # noqa: F401
+    def preload(self) -> None:
+        from .qx import core, subdrivers  # noqa: F401
         subdrivers()
+        if self.is_usb:
+            import usb.backend.libusb1  # noqa: F401  (before chroot: dlopen needs the library)
+            import usb.core  # noqa: F401
+            import usb.util  # noqa: F401
+
+            from . import usbdev
+            from .qx.usb import transport  # noqa: F401
+            usbdev.backend()
+        else:
+            import serial  # noqa: F401  (pyserial, before chroot)
+
+            from .qx import serial as qxserial  # noqa: F401
 
     # ---- hooks
 
@@ -76,7 +112,26 @@ class NutdrvQx(Driver):
 
     def init_device(self) -> None:
         from .qx import subdrivers
-        from .qx.core import QxEngine
+        from .qx.core import FatalError, QxEngine
+
+        if self.is_usb:
+            self.transport = self._open_usb()
+        else:
+            self.transport = self._open_serial()
+        log.debug(1, "upsdrv_initups: trying to match the handler for "
+                     f"{'USB' if self.usb else 'Serial'} device")
+        self.engine = QxEngine(self.state, self.transport, self.getval, self.testvar,
+                               subdrivers(), log=self._engine_log(),
+                               upsname=self.core.upsname or "",
+                               debug_level=lambda: log.effective_debug, sleep=time.sleep)
+        try:
+            if not self.engine.match_subdriver():
+                log.fatal("Device not supported!")
+            self.engine.init_ups()
+        except FatalError as e:
+            log.fatal(str(e))
+
+    def _open_serial(self):
         from .qx.serial import CABLEPOWER, SerialTransport
         from .serialport import SerialPort, open_port
 
@@ -87,16 +142,18 @@ class NutdrvQx(Driver):
         lines = CABLEPOWER.get((cablepower or "normal").lower())
         if lines is None:
             log.fatal(f"Value '{cablepower}' not valid for 'cablepower'")
-        self.transport = SerialTransport(self.port, *lines, timeout=1.0, settle=1.1,
-                                         log=log)
-        self.transport.setup()
-        self.engine = QxEngine(self.state, self.transport, self.getval, self.testvar,
-                               subdrivers(), log=self._engine_log(),
-                               upsname=self.core.upsname or "",
-                               debug_level=lambda: log.effective_debug, sleep=time.sleep)
-        if not self.engine.match_subdriver():
-            log.fatal("Device not supported!")
-        self.engine.init_ups()
+        transport = SerialTransport(self.port, *lines, timeout=1.0, settle=1.1, log=log)
+        transport.setup()
+        return transport
+
+    def _open_usb(self):
+        from .qx.usb.transport import UsbConnection
+
+        if self.device_path.lower() != "auto":
+            log.warning(f"WARNING: port='{self.device_path}' would be ignored, since other "
+                        "options indicate USB mode")
+        self.usb = UsbConnection(self, log)
+        return self.usb.open()
 
     def init_info(self) -> None:
         from .qx.core import FatalError
@@ -107,11 +164,44 @@ class NutdrvQx(Driver):
             log.fatal(str(e))
 
     def update_info(self) -> float | None:
+        if self.usb is not None:
+            return self._update_usb()
         engine = self.engine
         if self.transport.reopened:
             self.transport.reopened = False
             self._redetect()
         engine.update_info(_now())
+        return None
+
+    def _update_usb(self) -> float | None:
+        """A poll over USB: a lost device makes the data stale at once; it is looked for
+        on every poll, and once back its data count only after a full poll succeeded
+        (the status of before forgotten)."""
+        from .qx.core import MAXTRIES
+
+        engine, state, transport = self.engine, self.state, self.transport
+        if transport.link is None:
+            state.setinfo("driver.state", "reconnect.trying")
+            if not self.usb.reconnect():
+                state.datastale()
+                return None
+            state.setinfo("driver.state", "reconnect.updateinfo")
+            self.reconnecting = True
+        if self.reconnecting:
+            engine.data_has_changed = True  # a full walk, semi-static items included
+        transport.lost = False
+        engine.update_info(_now())
+        if transport.lost:
+            transport.lost = False
+            log.debug(1, "Communications with the UPS lost: the USB device is gone")
+            state.setinfo("driver.state", "reconnect.trying")
+            state.datastale()
+            engine.retry = MAXTRIES + 1  # stale until a poll succeeds, then "re-established"
+            self.reconnecting = False
+            return FIRST_RETRY
+        if self.reconnecting and not engine.retry:
+            self.reconnecting = False
+            state.setinfo("driver.state", "quiet")
         return None
 
     def _redetect(self) -> None:
@@ -136,6 +226,11 @@ class NutdrvQx(Driver):
         return self.engine.setvar(name, value)
 
     def instcmd(self, name: str, param: str | None) -> int:
+        if self.usb is not None and self.transport.link is None:
+            log.notice(f"instcmd: FAILED command [{name}] "
+                       f"[{param if param is not None else '(null)'}] "
+                       "(the device is not connected)")
+            return FAILED
         return self.engine.instcmd(name, param)
 
     def shutdown(self) -> int:
@@ -143,9 +238,29 @@ class NutdrvQx(Driver):
         return HANDLED if result == HANDLED else FAILED
 
     def cleanup(self) -> None:
+        if self.usb is not None:
+            self.usb.close()
         if self.port is not None and self.port.is_open:
             self.port.set_dtr(False)
             self.port.close()
+
+
+def add_usb_settings(add) -> None:
+    """The matching and tuning settings of C's USB drivers (``nut_usb_addvars``)."""
+    add("vendor", "Regular expression for the manufacturer string")
+    add("product", "Regular expression for the product string")
+    add("serial", "Regular expression for the serial number")
+    add("vendorid", "Regular expression for the vendor ID (4 hex digits)")
+    add("productid", "Regular expression for the product ID (4 hex digits)")
+    add("bus", "Regular expression for the USB bus name")
+    add("device", "Regular expression for the USB device name")
+    add("busport", "Regular expression for the USB bus port")
+    add("allow_duplicates", "Take the next matching device when the first is in use",
+        is_flag=True)
+    add("usb_set_altinterface", "Select this alternate setting of the interface")
+    for name in ("usb_config_index", "usb_hid_rep_index", "usb_hid_desc_index",
+                 "usb_hid_ep_in", "usb_hid_ep_out"):
+        add(name, "USB tuning for complex devices (hexadecimal)")
 
 
 def _now() -> int:

@@ -50,6 +50,7 @@ class Ups:
     maxretry: int = -1
     retrydelay: int = -1
     pid: int = -1  # a driver this run started and tracks (-F with several drivers)
+    pid_started: int = -1  # the process this run last forked for it (kept once reaped)
     exceeded_timeout: bool = False
 
 
@@ -193,7 +194,7 @@ class Controller:
                 for name in ("NOTIFY_SOCKET", "WATCHDOG_USEC", "WATCHDOG_PID"):
                     os.environ.pop(name, None)
             _exec(argv)
-        ups.pid = pid
+        ups.pid = ups.pid_started = pid
         ups.exceeded_timeout = False
         if not self.wait:
             log.debug(2, "'nowait' set, continuing...")
@@ -263,13 +264,23 @@ class Controller:
 
         self.opts.foreground = -1
         self._forkexec(argv, ups)
+        launcher = ups.pid_started
         if ups.exceeded_timeout:
             return
-        try:
-            pid = daemon.read_pidfile(self.pidfile(ups))
-        except (OSError, ValueError, IndexError):
+        # C writes its PID file before it forks and again in the child: until the child has
+        # rewritten it, the file names the launcher, which has exited
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                pid = daemon.read_pidfile(self.pidfile(ups))
+            except (OSError, ValueError, IndexError):
+                pid = None
+            if pid is not None and pid != launcher or time.monotonic() > deadline:
+                break
+            time.sleep(0.02)
+        if pid is None or pid == launcher:
             log.error(f"Driver for UPS {ups.upsname} started but left no PID file "
-                      f"{self.pidfile(ups)}: systemd cannot follow it")
+                      f"{self.pidfile(ups)} naming its daemon: systemd cannot follow it")
             self.errors += 1
             return
         sdnotify.notifier().ready(status=f"C driver {ups.driver} for {ups.upsname} started",

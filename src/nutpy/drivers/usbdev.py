@@ -63,7 +63,8 @@ class UsbError(Exception):
         return self.code in LOST_CODES
 
 
-def _wrap(exc: Exception, what: str) -> UsbError:
+def usb_error(exc: Exception, what: str) -> UsbError:
+    """A pyusb exception as the libusb error it stands for (what C's code sees)."""
     import usb.core
 
     if isinstance(exc, usb.core.USBTimeoutError):
@@ -237,7 +238,7 @@ class UsbHandle:
             result = self.dev.ctrl_transfer(request_type, request, value, index,
                                             data_or_length, timeout_ms)
         except Exception as e:  # pyusb raises USBError and its subclasses
-            raise _wrap(e, "control transfer") from None
+            raise usb_error(e, "control transfer") from None
         return bytes(result) if request_type & 0x80 else int(result)
 
     def interrupt_read(self, size: int, timeout_ms: int, endpoint: int | None = None) -> bytes:
@@ -248,14 +249,14 @@ class UsbHandle:
         try:
             return bytes(self.dev.read(ep, size, timeout_ms))
         except Exception as e:
-            err = _wrap(e, "interrupt read")
+            err = usb_error(e, "interrupt read")
         if err.code == ERROR_TIMEOUT:
             return b""
         if err.code == ERROR_PIPE:
             try:
                 self.dev.clear_halt(0x81)
             except Exception as e:
-                err = _wrap(e, "interrupt read")
+                err = usb_error(e, "interrupt read")
         raise err
 
     def interrupt_write(self, data: bytes, timeout_ms: int, endpoint: int | None = None) -> int:
@@ -263,7 +264,7 @@ class UsbHandle:
         try:
             return int(self.dev.write(ep & 0x7F, data, timeout_ms))
         except Exception as e:
-            raise _wrap(e, "interrupt write") from None
+            raise usb_error(e, "interrupt write") from None
 
     def get_string(self, index: int) -> str | None:
         """String descriptor ``index`` as C reads it: the language from descriptor 0 (en_US
@@ -458,7 +459,7 @@ def open_device(matchers, accept=None, interface=0, ep_in: int = 1, ep_out: int 
         try:
             _read_strings(handle, info)
         except Exception as e:  # noqa: BLE001 - e.g. access denied opening the device
-            err = e if isinstance(e, UsbError) else _wrap(e, "open")
+            err = e if isinstance(e, UsbError) else usb_error(e, "open")
             log.debug(1, f"Failed to open device ({info.vendor_id:04X}/{info.product_id:04X}), "
                          f"skipping: {STRERROR.get(err.code, 'Other error')}")
             open_errors += 1
@@ -521,7 +522,7 @@ def _claim(handle: UsbHandle) -> None:
             log.debug(2, f"Claimed interface {intf} successfully")
             return
         except Exception as e:  # noqa: BLE001
-            last = _wrap(e, "claim")
+            last = usb_error(e, "claim")
             log.debug(2, f"failed to claim USB device: {STRERROR.get(last.code)}")
             if last.code == ERROR_NO_DEVICE:
                 break

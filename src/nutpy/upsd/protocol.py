@@ -37,7 +37,7 @@ from ..proto.sockproto import FLAG_RW, FLAG_STRING
 from .auth import DROP, Auth, Deferred, Held, Slow, nolog
 from .config import Users
 from .descriptions import Descriptions
-from .state import GetVarCache, Ups
+from .state import ReplyCache, Ups
 
 VER_TEXT = f"Network UPS Tools upsd {VERSION_TEXT} - http://www.networkupstools.org/"
 HELP_TEXT = ("Commands: HELP VER PROTVER GET LIST SET INSTCMD LOGIN LOGOUT USERNAME "
@@ -128,7 +128,7 @@ class Server:
             "INSTCMD": self._instcmd,
         }
         self._auth = {"LOGIN", "PRIMARY", "MASTER", "FSD", "SET", "INSTCMD"}
-        self.get_cache = GetVarCache(self.ups)
+        self.reply_cache = ReplyCache(self)
 
     # -- UPS table -------------------------------------------------------------------
     def add_ups(self, ups: Ups, front: bool = False) -> None:

@@ -37,6 +37,8 @@ from .config import UpsdConf, Users
 from .protocol import Server, Session
 from .state import Ups, UpsData
 
+monotonic = time.monotonic  # read for every request
+
 CHUNK = 512  # C upsd reads at most this much per read(); parse errors drop the rest of it
 
 
@@ -86,11 +88,12 @@ def _logout_ends_read(data: bytes, lines: list[bytes], i: int) -> bool:
 
 
 class ClientConn(asyncio.Protocol):
-    __slots__ = ("d", "transport", "session", "tok", "last_heard", "backlog", "stuck_since",
-                 "closed", "tls_early", "waiting")
+    __slots__ = ("d", "cache", "transport", "session", "tok", "last_heard", "backlog",
+                 "stuck_since", "closed", "tls_early", "waiting")
 
     def __init__(self, daemon: "Daemon") -> None:
         self.d = daemon
+        self.cache = daemon.server.reply_cache
         self.transport = None
         self.session: Session | None = None
         self.tok = Tokenizer()
@@ -177,10 +180,10 @@ class ClientConn(asyncio.Protocol):
                 and not session.starttls):
             line = data[:-1]
             if 10 not in line and not self.tok.pending:
-                reply = self.d.server.get_cache.lookup(line)
+                reply = self.cache.lookup(line)
                 if reply is not None:
                     session.logout = False
-                    self.last_heard = time.monotonic()
+                    self.last_heard = monotonic()
                     self.transport.write(reply)
                     return
         if session.starttls:  # from the TLS layer, before start_tls() returned
@@ -203,6 +206,7 @@ class ClientConn(asyncio.Protocol):
         server's reply cache."""
         session = self.session
         server = self.d.server
+        cache = self.cache
         tok = self.tok
         out: list[bytes] = []
         size = 0
@@ -218,25 +222,26 @@ class ClientConn(asyncio.Protocol):
             # the tail of a request that began earlier and must neither be answered from
             # nor filed in the cache
             whole = not tok.pending
-            if whole:
-                reply = server.get_cache.lookup(raw)
-                if reply is not None:
-                    out.append(reply)
-                    size += len(reply)
-                    session.logout = False
-                    continue
-            lns = tok.feed(raw + b"\n")
-            for j, ln in enumerate(lns):
-                reply = server.handle(session, ln.words)
-                if reply.__class__ is not bytes:
-                    self._pause(out, reply, lns[j + 1:], b"\n".join(lines[i + 1:]), False)
-                    return
+            reply = cache.lookup(raw) if whole else None
+            if reply is not None:
                 out.append(reply)
                 size += len(reply)
-                if whole:
-                    server.get_cache.remember(raw, ln.words, reply)
-            if session.starttls or (session.logout and _logout_ends_read(data, lines, i)):
-                break
+                session.logout = False
+            else:
+                lns = tok.feed(raw + b"\n")
+                for j, ln in enumerate(lns):
+                    reply = server.handle(session, ln.words)
+                    if reply.__class__ is not bytes:
+                        self._pause(out, reply, lns[j + 1:], b"\n".join(lines[i + 1:]),
+                                    False)
+                        return
+                    out.append(reply)
+                    size += len(reply)
+                    if whole:
+                        cache.remember(raw, ln.words, reply)
+                if session.starttls or (session.logout and _logout_ends_read(data, lines, i)):
+                    break
+            # replies kept or not, a client that does not read stops being read from
             if size > WRITE_HIGH and i + 1 < last:
                 self.transport.write(b"".join(out))
                 out.clear()

@@ -1,6 +1,6 @@
 """What upsd knows about each UPS, fed by its driver's socket messages (C ``state.c`` and
 ``sstate.c`` semantics): ``UpsData`` (variables and commands), ``Ups`` (one ups.conf section:
-its data, link flags and LIST reply cache) and ``GetVarCache`` (GET VAR replies).
+its data, link flags and LIST reply cache) and ``ReplyCache`` (replies by request line).
 
 Pure: ``UpsData.apply(words)`` takes one tokenized driver line. Variable and command
 names are matched case-insensitively and listed in case-insensitive order; values are
@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import Callable
 
 from ..common.cnum import atoi
-from ..common.parseconf import Tokenizer, encode
+from ..common.parseconf import encode, whole_line
 from ..proto.sockproto import parse_driver_message, parse_flags
 
 
@@ -38,11 +38,16 @@ class UpsData:
         self.dumpdone = False
         self.data_ok = False
         self.version = 0  # bumped on every change, for reply caches
+        # bumped on every change but a new value of an existing variable: what GET TYPE and
+        # LIST ENUM/RANGE answer from (a real UPS changes values every poll, not these)
+        self.meta_version = 0
         self._sorted_vars: list[Var] | None = None
         self._sorted_cmds: list[str] | None = None
 
-    def _changed(self, structure: bool = False) -> None:
+    def _changed(self, structure: bool = False, meta: bool = False) -> None:
         self.version += 1
+        if structure or meta:
+            self.meta_version += 1
         if structure:
             self._sorted_vars = None
             self._sorted_cmds = None
@@ -141,7 +146,7 @@ class UpsData:
                 del var.ranges[match]
             else:
                 return
-        self._changed()
+        self._changed(meta=True)
 
 
 class Ups:
@@ -210,10 +215,27 @@ class Ups:
     _cache_data: UpsData | None = None
 
 
-class GetVarCache:
-    """GET VAR replies by request line (the hot path of upsmon-like clients). An entry is
-    served only while the UPS, its data and its FSD flag are what they were when the reply
-    was built; entries do not depend on the session.
+# How much of the state a cached reply was built from (``ReplyCache``)
+_LINK, _META, _VALUE = range(3)
+
+# request words (upper case) -> (what the reply depends on, least number of words)
+_CACHEABLE = {
+    ("GET", "VAR"): (_VALUE, 4), ("LIST", "VAR"): (_VALUE, 3), ("LIST", "RW"): (_VALUE, 3),
+    ("LIST", "CMD"): (_VALUE, 3),
+    ("GET", "TYPE"): (_META, 4), ("LIST", "ENUM"): (_META, 4), ("LIST", "RANGE"): (_META, 4),
+    ("GET", "DESC"): (_LINK, 4), ("GET", "CMDDESC"): (_LINK, 4),
+}
+
+
+class ReplyCache:
+    """Replies to the requests pollers repeat, by request line: GET VAR/TYPE/DESC/CMDDESC
+    and LIST VAR/RW/CMD/ENUM/RANGE, all of them about one UPS and the same for every
+    session. An entry is served only while what its reply was built from is as it was:
+    the UPS (still in the table, connected, data not stale) and, as the request needs,
+    its data object with every value (GET VAR, LIST VAR/RW/CMD; and the FSD flag), or
+    with every variable's type, flags, enums and ranges (GET TYPE, LIST ENUM/RANGE), or
+    the description table (GET DESC/CMDDESC, which only need the UPS to be there).
+    Successful replies only: an ERR is always worked out again.
 
     The key is the whole request as it came in: one physical line that a fresh tokenizer
     turns into exactly the words the reply was built from. ``remember`` checks that
@@ -221,39 +243,61 @@ class GetVarCache:
     longer request (a continued line, a split write) and then answer someone else's."""
 
     MAX_KEY = 512  # longer lines are not kept: they would let a client fill memory
+    MAX_ENTRIES = 4096  # then the cache starts again empty (bounded memory)
 
-    def __init__(self, ups_table: dict[str, Ups]) -> None:
-        self._ups = ups_table  # the server's table, lower-case name -> Ups
-        # raw request line -> GET VAR reply and the state it was computed from
+    def __init__(self, server) -> None:
+        # the protocol core's Server: its UPS table (lower-case name -> Ups) and its
+        # description table (``descriptions``) are read as they are at each lookup
+        self._server = server
+        self._ups: dict[str, Ups] = server.ups
+        # raw request line -> (reply, UPS key, Ups, UpsData or None, version or None,
+        # meta_version or None, FSD flag, description table or None)
         self._replies: dict[bytes, tuple] = {}
 
     def lookup(self, raw: bytes) -> bytes | None:
         """The reply to the request line ``raw`` (without its LF; a complete request on
-        its own, with nothing of an earlier line pending) if it is a GET VAR answered
-        before and nothing it depends on has changed since."""
+        its own, with nothing of an earlier line pending) if it was answered before and
+        nothing its reply depends on has changed since."""
         e = self._replies.get(raw)
         if e is None:
             return None
-        reply, key, ups, data, version, fsd = e
-        if (ups.data is data and data.version == version and ups.fsd == fsd
-                and ups.connected and not ups.stale and self._ups.get(key) is ups):
-            return reply
-        return None
+        reply, key, ups, data, version, meta, fsd, descs = e
+        if not ups.connected or ups.stale or self._ups.get(key) is not ups:
+            return None
+        if data is None:
+            return reply if descs is self._server.descriptions else None
+        if ups.data is not data:
+            return None
+        if version is not None:
+            return reply if data.version == version and ups.fsd == fsd else None
+        return reply if data.meta_version == meta else None
 
     def remember(self, raw: bytes, words: list[str], reply: bytes) -> None:
         """Keep ``reply``, built for ``words``, as the answer to the request line ``raw``
-        if it is a successful GET VAR and ``raw`` on its own is exactly that request."""
-        if (len(words) < 4 or not reply.startswith(b"VAR ") or words[0].upper() != "GET"
-                or words[1].upper() != "VAR" or words[3][:7].lower() == "server."
-                or len(raw) > self.MAX_KEY):
+        if it is a successful request of a kind kept here and ``raw`` on its own is
+        exactly that request."""
+        if len(words) < 3 or len(raw) > self.MAX_KEY or reply.startswith(b"ERR"):
             return
+        kind = _CACHEABLE.get((words[0].upper(), words[1].upper()))
+        if kind is None or len(words) < kind[1]:
+            return
+        level = kind[0]
+        if level == _VALUE and words[1].upper() == "VAR" and words[0].upper() == "GET" \
+                and words[3][:7].lower() == "server.":
+            return  # answered without looking at the UPS
         key = words[2].lower()
         ups = self._ups.get(key)
         if ups is None:
             return
-        tok = Tokenizer()
-        if tok.feed(raw + b"\n") != [(words, None, 0)] or tok.pending:
+        if whole_line(raw) != words:
             return
-        if len(self._replies) >= 4096:
+        if len(self._replies) >= self.MAX_ENTRIES:
             self._replies.clear()
-        self._replies[raw] = (reply, key, ups, ups.data, ups.data.version, ups.fsd)
+        data = ups.data
+        if level == _VALUE:
+            entry = (reply, key, ups, data, data.version, None, ups.fsd, None)
+        elif level == _META:
+            entry = (reply, key, ups, data, None, data.meta_version, None, None)
+        else:
+            entry = (reply, key, ups, None, None, None, None, self._server.descriptions)
+        self._replies[raw] = entry

@@ -10,8 +10,7 @@ from __future__ import annotations
 
 def subdrivers():
     """The subdrivers nutpy has, in the order nutdrv_qx (2.8.5) tries them."""
-    from . import (megatec, megatec_old, mustek, q1, voltronic, voltronic_qs, voltronic_qs_hex,
-                   zinto)
+    from . import megatec, megatec_old, mustek, q1, voltronic, voltronic_qs, voltronic_qs_hex, zinto
 
     return [voltronic.SUBDRIVER, voltronic_qs.SUBDRIVER, voltronic_qs_hex.SUBDRIVER,
             mustek.SUBDRIVER, megatec_old.SUBDRIVER, megatec.SUBDRIVER, zinto.SUBDRIVER,

@@ -13,9 +13,22 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Callable
 
-from .core import (FAILED, HANDLED, MAXTRIES, UNKNOWN, FatalError, NullLog, Transport,
-                   _clamp, _clog, _cpow, _scan_doubles, fdiv)
-from .cstr import all_in, atof, atol, cformat, c_string, strspn, text
+from .core import (
+    FAILED,
+    HANDLED,
+    MAXTRIES,
+    UNKNOWN,
+    CommandNotSent,
+    FatalError,
+    NullLog,
+    Transport,
+    _clamp,
+    _clog,
+    _cpow,
+    _scan_doubles,
+    fdiv,
+)
+from .cstr import all_in, atof, atol, c_string, cformat, strspn, text
 
 PROTOCOLS = (("megatec", "Q1\r", "F\r", "I\r"), ("mustek", "QS\r", "F\r", "I\r"),
              ("megatec/old", "D\r", "F\r", "I\r"), ("zinto", "Q1\r", "F\r", "FW?\r"))
@@ -78,9 +91,11 @@ class Blazer:
         """(bytes read, reply as C sees it); -1 on errors, 0 on timeout."""
         try:
             reply = self.transport.command(cmd.encode("latin-1"))
+        except CommandNotSent:
+            raise
         except OSError:
             return -1, ""
-        return len(reply), text(c_string(reply[:511]))
+        return getattr(reply, "length", len(reply)), text(c_string(reply[:511]))
 
     # ---- conversions with side effects (C's conv callbacks)
 
@@ -251,7 +266,13 @@ class Blazer:
         return self._send(name, wire)
 
     def _send(self, name: str, wire: str) -> int:
-        n, buf = self.command(wire)
+        try:
+            n, buf = self.command(wire)
+        except CommandNotSent:
+            # C counts it handled; a shutdown reported done that was never sent is worse
+            # than a refusal (docs/drivers-usb.md)
+            self.log.error(f"instcmd: command [{name}] failed: the link cannot send it")
+            return FAILED
         if n > 0 and not (buf.startswith("ACK") or buf.startswith("(ACK")):
             self.log.error(f"instcmd: command [{name}] failed")
             return FAILED

@@ -12,8 +12,21 @@ Reply layouts::
 from __future__ import annotations
 
 from ..state import RW
-from .core import (ABSENT, CMD, DEFAULT_OFFDELAY, DEFAULT_ONDELAY, QUICK_POLL, RANGE, SETVAR,
-                   SKIP, STATIC, TRIM, InfoRW, QxEngine, item)
+from .core import (
+    ABSENT,
+    CMD,
+    DEFAULT_OFFDELAY,
+    DEFAULT_ONDELAY,
+    QUICK_POLL,
+    RANGE,
+    SETVAR,
+    SKIP,
+    STATIC,
+    TRIM,
+    InfoRW,
+    QxEngine,
+    item,
+)
 from .cstr import atol, cformat, has_conversion
 
 R_ONDELAY = [InfoRW("0"), InfoRW("599940"), InfoRW("")]

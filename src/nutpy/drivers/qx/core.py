@@ -125,6 +125,10 @@ class FatalError(Exception):
     """C's ``fatalx``: the driver must exit with this message."""
 
 
+class CommandNotSent(OSError):
+    """A transport that has no way to put this command on the wire (C's would pretend)."""
+
+
 @dataclass
 class QxEngine:
     state: object                       # DriverState
@@ -191,7 +195,8 @@ class QxEngine:
             self.log.debug(4, f"qx_process: failed to preprocess answer [{it.info_type}]")
             return -1
         it.answer = reply[:SMALLBUF - 1]
-        length = len(reply)
+        # a USB subdriver may report fewer bytes than its buffer holds (C's return value)
+        length = getattr(reply, "length", len(reply))
         if it.preprocess_answer is not None:
             length = it.preprocess_answer(self, it, length)
             if length < 0:
@@ -411,6 +416,8 @@ class QxEngine:
                 retcode = self.process_answer(it, len(c_string(it.answer)))
             else:
                 retcode = self.process(it)
+                if retcode and getattr(self.transport, "lost", False):
+                    return False  # the device went away: nothing more to read this time
             prev_cmd, prev_answer = it.command or "", c_string(it.answer)
             if retcode:
                 it.answer, it.value = b"", ""

@@ -15,9 +15,25 @@ from dataclasses import dataclass
 
 from ..state import RW
 from . import blazer_common as bc
-from .core import (ABSENT, CMD, DEFAULT_OFFDELAY, DEFAULT_ONDELAY, ENUM, NONUT, OFF,
-                   QUICK_POLL, RANGE, SEMI_STATIC, SETVAR, SKIP, STATIC, TRIM, InfoRW,
-                   Subdriver, item)
+from .core import (
+    ABSENT,
+    CMD,
+    DEFAULT_OFFDELAY,
+    DEFAULT_ONDELAY,
+    ENUM,
+    NONUT,
+    OFF,
+    QUICK_POLL,
+    RANGE,
+    SEMI_STATIC,
+    SETVAR,
+    SKIP,
+    STATIC,
+    TRIM,
+    InfoRW,
+    Subdriver,
+    item,
+)
 from .cstr import all_in, atof, atol, cformat, strspn
 
 NAME = "Voltronic 0.14"
