@@ -354,7 +354,7 @@ def _type_flags(words: list[str]) -> list[str]:
 def _numlogins(words: list[str]) -> int:
     if len(words) < 3:
         raise ProtocolError("Protocol error")
-    return int(words[2])
+    return strtol(words[2])  # as C upsmon reads it (a garbled count is no crash)
 
 
 def _ok_or_tracking(line: str) -> str | None:

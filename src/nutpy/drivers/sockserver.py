@@ -187,6 +187,12 @@ class DriverSocketServer:
         elif kind == "DUMPALL":
             client.send(self.state.dump())
         elif kind == "SET":
+            if not sockproto.is_wire_name(req.name):
+                # C dummy-ups creates it and publishes a broken line; no driver has one
+                log.debug(2, f"setvar: invalid variable name ({req.name})")
+                if req.tracking is not None:
+                    client.send(sockproto.tracking(req.tracking, sockproto.UNKNOWN))
+                return
             handler = self.on_set(req.name, req.value)
             self._spawn(self._run(client, f"setvar {req.name}", handler, req.tracking))
         elif kind == "INSTCMD":

@@ -76,12 +76,15 @@ class DriverState:
 
     def setinfo(self, name: str, value: str) -> bool:
         """Create or change a variable; True (and a SETINFO broadcast) if it changed.
-        Unlike C, a change only in letter case is a change."""
+        Unlike C, a change only in letter case is a change, and a name that would not
+        reach upsd as itself (empty, spaces, ...: ``sockproto.is_wire_name``) is refused."""
         value = _clip(value)
         with self.lock:
             key = name.lower()
             var = self._vars.get(key)
             if var is None:
+                if not sockproto.is_wire_name(name):
+                    return False  # it could not be announced as itself (see is_wire_name)
                 self._vars[key] = Var(name, value)
             else:
                 if var.flags & IMMUTABLE or var.value == value:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
-from ..common.parseconf import encode, quote
+from ..common.parseconf import encode, quote, split_line
 
 # TRACKING results (driver -> upsd), as C's STAT_INSTCMD_* / STAT_SET_* values.
 HANDLED, UNKNOWN, INVALID, FAILED, CONVERSION_FAILED = 0, 1, 2, 3, 4
@@ -23,6 +23,15 @@ TRACKING_TEXT = {
 
 def line(*words: str) -> bytes:
     return (" ".join(words) + "\n").encode("latin-1", "replace")
+
+
+def is_wire_name(name: str) -> bool:
+    """Whether a variable name travels unquoted as exactly one word (names are never quoted
+    on either socket): not empty, no spaces, no ``#``, ``=``, ``\\``, leading ``"`` or
+    bytes the tokenizer drops. C dummy-ups creates any name a SET gives it, and an empty or
+    spaced one then reaches upsd as a different message (``SETINFO  "x"`` is ignored,
+    ``SETINFO a b "x"`` sets ``a``)."""
+    return split_line(name) == [name]
 
 
 # driver -> upsd

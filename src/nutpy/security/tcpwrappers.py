@@ -396,6 +396,8 @@ def _hostfile_match(path: str, addr: _Subject, name: _LazySubject, warn: Warn | 
         if warn:
             warn(f"open {path}: {e.strerror}")
         return False
+    except ValueError:  # a NUL byte in the table's pattern: no such file either
+        return False
     return any(_hmatch(_compile_host(w), addr, name, warn, depth + 1) for w in words)
 
 

@@ -77,6 +77,16 @@ def emit(level: str, msg: str) -> None:
     getattr(log, level)(msg)
 
 
+def _logout_ends_read(data: bytes, lines: list[bytes], i: int) -> bool:
+    """After a LOGOUT on line ``i`` of ``data``: whether C's read loop, taking ``CHUNK``
+    bytes at a time, closes the connection here, i.e. no further line ends within the
+    512 bytes C read along with it (a later request would have reset the close)."""
+    end = sum(len(raw) + 1 for raw in lines[:i + 1])
+    chunk_end = -(-end // CHUNK) * CHUNK
+    nxt = data.find(b"\n", end)
+    return nxt < 0 or nxt >= chunk_end
+
+
 class ClientConn(asyncio.Protocol):
     __slots__ = ("d", "cache", "transport", "session", "tok", "last_heard", "backlog",
                  "stuck_since", "closed", "tls_early", "waiting")
@@ -229,7 +239,7 @@ class ClientConn(asyncio.Protocol):
                     size += len(reply)
                     if whole:
                         cache.remember(raw, ln.words, reply)
-                if session.starttls:
+                if session.starttls or (session.logout and _logout_ends_read(data, lines, i)):
                     break
             # replies kept or not, a client that does not read stops being read from
             if size > WRITE_HIGH and i + 1 < last:
