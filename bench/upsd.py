@@ -28,8 +28,8 @@ import os
 import random
 import resource
 import shutil
-import socket
 import signal
+import socket
 import statistics
 import subprocess
 import sys
@@ -38,8 +38,7 @@ import threading
 import time
 from pathlib import Path
 
-from bench._common import (BENCH_DEV, REPO, VENV_BIN, cpu_seconds, free_port,
-                           stop_processes, wait)
+from bench._common import BENCH_DEV, REPO, VENV_BIN, cpu_seconds, free_port, stop_processes, wait
 
 IDLE = 4000
 GETS = 20000

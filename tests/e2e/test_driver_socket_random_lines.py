@@ -9,9 +9,9 @@ import random
 import socket
 import time
 
+from nutpy.proto import sockproto
 from support.fuzz_targets import _tokenized
 from support.harness import NutEnv, alive, our_prog
-from nutpy.proto import sockproto
 
 WORDS = [b"SET", b"INSTCMD", b"DUMPALL", b"PING", b"TRACKING", b"ups.status", b"ups.id",
          b'""', b'"a b"', b'"x=y"', b"BROADCAST", b"NOBROADCAST", b"DUMPVALUE", b"DUMPSTATUS",

@@ -11,7 +11,7 @@ import random
 import pytest
 
 from nutpy.drivers.qx.core import MAXTRIES
-from support.fakeusb import Fault, FakeUsbBus, errors, require_fakeusb
+from support.fakeusb import FakeUsbBus, Fault, errors, require_fakeusb
 from support.fakeusb import megatec as models
 from support.qxusb_support import make_driver, megatec_ups, published, pyusb_on, start
 

@@ -40,26 +40,26 @@ def fuzz_one(name: str, corpus_root: Path, extra: list[str]) -> None:
         import nutpy.client.core  # noqa: F401
         import nutpy.common.parseconf  # noqa: F401
         import nutpy.common.upsconf  # noqa: F401
+        import nutpy.drivers.apcsmart.protocol  # noqa: F401
         import nutpy.drivers.dummy_ups  # noqa: F401
         import nutpy.drivers.main  # noqa: F401
+        import nutpy.drivers.qx  # noqa: F401
+        import nutpy.drivers.qx.blazer  # noqa: F401
         import nutpy.drivers.sockserver  # noqa: F401
         import nutpy.drivers.state  # noqa: F401
         import nutpy.drivers.usbhid.hidparser  # noqa: F401
         import nutpy.proto.sockproto  # noqa: F401
         import nutpy.security.credentials  # noqa: F401
         import nutpy.security.tcpwrappers  # noqa: F401
+        import nutpy.sim.apcsmart  # noqa: F401
+        import nutpy.sim.q1  # noqa: F401
         import nutpy.upsd.config  # noqa: F401
         import nutpy.upsd.protocol  # noqa: F401
+        import nutpy.upsd.server  # noqa: F401
         import nutpy.upsd.state  # noqa: F401
         import nutpy.upsmon.config  # noqa: F401
         import nutpy.upsmon.schedconf  # noqa: F401
         import nutpy.upsmon.timers  # noqa: F401
-        import nutpy.upsd.server  # noqa: F401
-        import nutpy.drivers.qx  # noqa: F401
-        import nutpy.drivers.qx.blazer  # noqa: F401
-        import nutpy.drivers.apcsmart.protocol  # noqa: F401
-        import nutpy.sim.q1  # noqa: F401
-        import nutpy.sim.apcsmart  # noqa: F401
         from nutpy.drivers.qx import subdrivers
         subdrivers()  # imports every subdriver module, instrumented
         from support import fuzz_targets

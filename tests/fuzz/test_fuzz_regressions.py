@@ -3,8 +3,13 @@ behaviour it has since the fix (docs/reliability.md lists them)."""
 
 from __future__ import annotations
 
-from support.fuzz_targets import (TARGETS, _tokenized, check_driver_request,
-                                  check_upsd_connection, dummy_driver)
+from support.fuzz_targets import (
+    TARGETS,
+    _tokenized,
+    check_driver_request,
+    check_upsd_connection,
+    dummy_driver,
+)
 
 
 def test_set_of_an_empty_name_on_a_driver_socket():

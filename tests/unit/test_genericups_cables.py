@@ -6,9 +6,22 @@ import itertools
 
 import pytest
 
-from nutpy.drivers.genericups.cables import (CD, CTS, DSR, DTR, RNG, RTS, ST, UPS_TYPES,
-                                             SignalError, input_lines, parse_input_signals,
-                                             parse_output_signals, status_tokens, with_overrides)
+from nutpy.drivers.genericups.cables import (
+    CD,
+    CTS,
+    DSR,
+    DTR,
+    RNG,
+    RTS,
+    ST,
+    UPS_TYPES,
+    SignalError,
+    input_lines,
+    parse_input_signals,
+    parse_output_signals,
+    status_tokens,
+    with_overrides,
+)
 
 
 def test_table_matches_c_listing():

@@ -7,10 +7,11 @@ from __future__ import annotations
 import math
 
 import pytest
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from nutpy.drivers.qx import subdrivers
-from nutpy.drivers.qx.core import (FAILED, HANDLED, INVALID, UNKNOWN, FatalError, QxEngine)
+from nutpy.drivers.qx.core import FAILED, HANDLED, INVALID, UNKNOWN, FatalError, QxEngine
 from nutpy.drivers.qx.voltronic_qs_hex import preprocess_qs_answer
 from nutpy.drivers.state import DriverState
 

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from nutpy.drivers.qx.core import QxEngine
 from nutpy.drivers.qx import subdrivers
+from nutpy.drivers.qx.core import QxEngine
 from nutpy.drivers.state import DriverState
 from nutpy.sim.apcsmart import ApcSmartUps
 from nutpy.sim.q1 import Q1Ups

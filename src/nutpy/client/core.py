@@ -354,6 +354,7 @@ def _type_flags(words: list[str]) -> list[str]:
 def _numlogins(words: list[str]) -> int:
     if len(words) < 3:
         raise ProtocolError("Protocol error")
+    from nutpy.common.cnum import strtol
     return strtol(words[2])  # as C upsmon reads it (a garbled count is no crash)
 
 

@@ -37,7 +37,8 @@ class BlazerSer(Driver):
     def preload(self) -> None:
         import serial  # noqa: F401
 
-        from .qx import blazer, serial as qxserial  # noqa: F401
+        from .qx import blazer  # noqa: F401
+        from .qx import serial as qxserial
 
     def init_device(self) -> None:
         from .qx.blazer import Blazer

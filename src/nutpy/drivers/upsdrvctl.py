@@ -362,9 +362,8 @@ class Controller:
             log.debug(1, f"Signalling UPS [{ups.upsname}]: driver.{cmd}")
             if self.opts.testmode:
                 return
-            from .control import query_socket
-
             from ..proto import sockproto
+            from .control import query_socket
 
             ret = query_socket(self.socket_path(ups),
                                lambda i: sockproto.instcmd(f"driver.{cmd}", tracking_id=i),

@@ -33,8 +33,15 @@ from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 
 from ..common import paths
-from ..drivers.units import (SVCNAME, instance_name, instance_of, md5_instance, md5_of_text,
-                             shell_echo, unit_name)
+from ..drivers.units import (
+    SVCNAME,
+    instance_name,
+    instance_of,
+    md5_instance,
+    md5_of_text,
+    shell_echo,
+    unit_name,
+)
 
 WEBSITE = "https://www.networkupstools.org"
 MAN_SECTION = "8"

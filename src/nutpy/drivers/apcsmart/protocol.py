@@ -25,7 +25,8 @@ from dataclasses import dataclass
 from typing import Callable
 
 from ..serialport import CommFailures
-from ..state import RW as ST_RW, STRING as ST_STRING
+from ..state import RW as ST_RW
+from ..state import STRING as ST_STRING
 from . import tables as T
 
 HANDLED, UNKNOWN, INVALID, FAILED = 0, 1, 2, 3

@@ -9,8 +9,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
-from ..serialport import (TIOCM_CD, TIOCM_CTS, TIOCM_DSR, TIOCM_DTR, TIOCM_RI, TIOCM_RNG,
-                          TIOCM_RTS, TIOCM_ST)
+from ..serialport import (
+    TIOCM_CD,
+    TIOCM_CTS,
+    TIOCM_DSR,
+    TIOCM_DTR,
+    TIOCM_RI,
+    TIOCM_RNG,
+    TIOCM_RTS,
+    TIOCM_ST,
+)
 
 DTR, RTS, ST, CTS, CD, RNG, DSR = TIOCM_DTR, TIOCM_RTS, TIOCM_ST, TIOCM_CTS, TIOCM_CD, TIOCM_RNG, TIOCM_DSR
 NO_SHUTDOWN = -1  # "shutdown: unknown" in C's table

@@ -16,13 +16,26 @@ import time
 from enum import Enum
 
 from ...common.log import log
-from .. import usbdev
-from ..usbdev import DeviceInfo
 from ...proto.sockproto import CONVERSION_FAILED, FAILED, HANDLED, INVALID, UNKNOWN
-from ..state import DriverState, STRING, RW
+from .. import usbdev
+from ..state import RW, STRING, DriverState
+from ..usbdev import DeviceInfo
 from . import hidparser as hp
-from .mapping import (ABSENT, CMD, ENUM, PARAM_REQUIRED, QUICK_POLL, SEMI_STATIC, STATIC,
-                      COMMON, Entry, InvalidValue, Lookup, apply_flag, format_value)
+from .mapping import (
+    ABSENT,
+    CMD,
+    COMMON,
+    ENUM,
+    PARAM_REQUIRED,
+    QUICK_POLL,
+    SEMI_STATIC,
+    STATIC,
+    Entry,
+    InvalidValue,
+    Lookup,
+    apply_flag,
+    format_value,
+)
 from .status import StatusAssembler, StatusOptions, alarms
 from .usages import UsageTable
 

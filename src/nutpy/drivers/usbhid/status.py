@@ -12,7 +12,6 @@ from dataclasses import dataclass, field
 
 from .mapping import STATUS_BIT as B
 
-
 ALARMS = [  # (flag, text), in C's order
     ("replacebatt", "Replace battery!"), ("shutdownimm", "Shutdown imminent!"),
     ("fanfail", "Fan failure!"), ("nobattery", "No battery installed!"),

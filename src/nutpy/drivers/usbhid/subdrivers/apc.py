@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from ....common.log import log
 from ..hidparser import ReportDescriptor
-from ..mapping import Lookup, table, _c_long
+from ..mapping import Lookup, _c_long, table
 from . import Subdriver
 
 APC = 0x051D

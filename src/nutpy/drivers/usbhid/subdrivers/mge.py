@@ -10,7 +10,7 @@ import struct
 import time
 
 from ....common.log import log
-from ..mapping import Lookup, table, _c_long
+from ..mapping import Lookup, _c_long, table
 from . import Subdriver, possibly_supported
 
 MGE, DELL, POWERWARE, HP, AEG, PHOENIXTEC, IBM, KSTAR = (

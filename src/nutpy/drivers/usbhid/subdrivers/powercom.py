@@ -7,7 +7,7 @@ from __future__ import annotations
 import time
 
 from ....common.log import log
-from ..mapping import Lookup, bitflag, table, _c_long
+from ..mapping import Lookup, _c_long, bitflag, table
 from . import Subdriver, possibly_supported
 
 POWERCOM = 0x0D9F
