@@ -5,13 +5,12 @@ unplug. This is what qualifies the emulation to judge our own usbhid-ups."""
 
 from __future__ import annotations
 
-import socket
 import subprocess
 
 import pytest
 
 from support.fakeusb import FEATURE, FakeUsbBus, apc_back_ups_cs_500, require_fakeusb
-from support.harness import NutEnv, c_prog, require_c_nut, wait_for
+from support.harness import DriverSocket, NutEnv, c_prog, require_c_nut
 
 pytestmark = pytest.mark.interop
 
@@ -72,46 +71,6 @@ def test_forced_shutdown_sends_the_exact_report(setup):
     assert r.returncode == 0, r.stderr[-2000:]
     # APC's shutdown.reboot: UPS.APCGeneralCollection.APCDelayBeforeReboot = 10
     assert ups.set_reports() == [(FEATURE, 0x40, b"\x40\x0a")]
-
-
-class DriverSocket:
-    """A client of the driver's Unix socket that keeps the variables it announces."""
-
-    def __init__(self, path: str) -> None:
-        self.sock = socket.socket(socket.AF_UNIX)
-        self.sock.connect(path)
-        self.sock.settimeout(0.2)
-        self.buf = b""
-        self.values: dict[str, str] = {}
-        self.lines: list[str] = []
-
-    def send(self, line: str) -> None:
-        self.sock.sendall(line.encode() + b"\n")
-
-    def pump(self) -> None:
-        try:
-            data = self.sock.recv(65536)
-        except socket.timeout:
-            return
-        if not data:
-            raise ConnectionError("driver closed its socket")
-        self.buf += data
-        *complete, self.buf = self.buf.split(b"\n")
-        for raw in complete:
-            line = raw.decode()
-            self.lines.append(line)
-            if line.startswith("SETINFO "):
-                _, name, value = line.split(" ", 2)
-                self.values[name] = value.strip('"')
-
-    def wait(self, predicate, timeout: float = 20, what: str = "driver"):
-        def check():
-            self.pump()
-            return predicate()
-        return wait_for(check, timeout, interval=0, what=what)
-
-    def close(self) -> None:
-        self.sock.close()
 
 
 def test_running_driver_interrupts_commands_and_replug(setup):

@@ -4,13 +4,12 @@ the data goes stale at once and comes back with the state the device has after t
 
 from __future__ import annotations
 
-import socket
 import subprocess
 
 import pytest
 
 from support.fakeusb import FEATURE, FakeUsbBus, apc_back_ups_cs_500, require_fakeusb
-from support.harness import NutEnv, our_prog, wait_for
+from support.harness import DriverSocket, NutEnv, our_prog
 
 UPS_CONF = """\
 pollinterval = 1
@@ -18,43 +17,6 @@ pollinterval = 1
   driver = usbhid-ups
   port = auto
 """
-
-
-class DriverSocket:
-    """A client of the driver's Unix socket keeping what it announces."""
-
-    def __init__(self, path: str) -> None:
-        self.sock = socket.socket(socket.AF_UNIX)
-        self.sock.connect(path)
-        self.sock.settimeout(0.2)
-        self.buf = b""
-        self.values: dict[str, str] = {}
-        self.lines: list[str] = []
-
-    def send(self, line: str) -> None:
-        self.sock.sendall(line.encode() + b"\n")
-
-    def pump(self) -> None:
-        try:
-            data = self.sock.recv(65536)
-        except socket.timeout:
-            return
-        if not data:
-            raise ConnectionError("driver closed its socket")
-        self.buf += data
-        *complete, self.buf = self.buf.split(b"\n")
-        for raw in complete:
-            line = raw.decode()
-            self.lines.append(line)
-            if line.startswith("SETINFO "):
-                _, name, value = line.split(" ", 2)
-                self.values[name] = value.strip('"')
-
-    def wait(self, predicate, timeout: float = 20, what: str = "driver"):
-        def check():
-            self.pump()
-            return predicate()
-        return wait_for(check, timeout, interval=0, what=what)
 
 
 @pytest.fixture

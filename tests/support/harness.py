@@ -168,6 +168,46 @@ def dump_complete(status_reply: str | bytes) -> bool:
     return status_reply.startswith("VAR ") and "WAIT" not in status_reply
 
 
+class DriverSocket:
+    """A client of the driver's Unix socket that keeps the variables it announces."""
+
+    def __init__(self, path: str) -> None:
+        self.sock = socket.socket(socket.AF_UNIX)
+        self.sock.connect(path)
+        self.sock.settimeout(0.2)
+        self.buf = b""
+        self.values: dict[str, str] = {}
+        self.lines: list[str] = []
+
+    def send(self, line: str) -> None:
+        self.sock.sendall(line.encode() + b"\n")
+
+    def pump(self) -> None:
+        try:
+            data = self.sock.recv(65536)
+        except socket.timeout:
+            return
+        if not data:
+            raise ConnectionError("driver closed its socket")
+        self.buf += data
+        *complete, self.buf = self.buf.split(b"\n")
+        for raw in complete:
+            line = raw.decode()
+            self.lines.append(line)
+            if line.startswith("SETINFO "):
+                _, name, value = line.split(" ", 2)
+                self.values[name] = value.strip('"')
+
+    def wait(self, predicate, timeout: float = 20, what: str = "driver"):
+        def check():
+            self.pump()
+            return predicate()
+        return wait_for(check, timeout, interval=0, what=what)
+
+    def close(self) -> None:
+        self.sock.close()
+
+
 class NutEnv:
     """A NUT installation in a temp dir: ``etc/`` (NUT_CONFPATH) and ``state/``
     (NUT_STATEPATH, mode 0770). Processes started through it are killed at teardown."""

@@ -38,7 +38,6 @@ class BlazerSer(Driver):
         import serial  # noqa: F401
 
         from .qx import blazer  # noqa: F401
-        from .qx import serial as qxserial
 
     def init_device(self) -> None:
         from .qx.blazer import Blazer

@@ -23,10 +23,9 @@ from .core import (
     NullLog,
     Transport,
     _clamp,
-    _clog,
     _cpow,
-    _scan_doubles,
     fdiv,
+    runtime_model,
 )
 from .cstr import all_in, atof, atol, c_string, cformat, strspn, text
 
@@ -381,17 +380,8 @@ class Blazer:
             log.info("Battery runtime will not be calculated (runtimecal not set)")
             return
         self.lastpoll = now
-        params = _scan_doubles(val, 4)
-        if len(params) < 4:
-            raise FatalError("Insufficient parameters for runtimecal")
-        rh, lh, rl, ll = params
-        if rl < rh or rh <= 0:
-            raise FatalError("Parameter out of range (runtime)")
-        if lh > 100 or ll > lh or ll <= 0:
-            raise FatalError("Parameter out of range (load)")
-        self.runt_exp = fdiv(_clog(fdiv(rl, rh)), _clog(fdiv(lh, ll)))
+        self.runt_exp, self.runt_nom = runtime_model(val)
         log.debug(2, f"battery runtime exponent : {self.runt_exp:.3f}")
-        self.runt_nom = rh * _cpow(lh / 100, self.runt_exp)
         log.debug(2, f"battery runtime nominal  : {self.runt_nom:.1f}")
         if self.chrg_act < 0:
             self.volt_low = self.volt_nom

@@ -557,17 +557,8 @@ class QxEngine:
             log.info("Battery runtime will not be calculated (runtimecal not set)")
             return
         self.battery_lastpoll = now
-        params = _scan_doubles(val, 4)
-        if len(params) < 4:
-            raise FatalError("Insufficient parameters for runtimecal")
-        rh, lh, rl, ll = params
-        if rl < rh or rh <= 0:
-            raise FatalError("Parameter out of range (runtime)")
-        if lh > 100 or ll > lh or ll <= 0:
-            raise FatalError("Parameter out of range (load)")
-        b.runt_exp = fdiv(_clog(fdiv(rl, rh)), _clog(fdiv(lh, ll)))
+        b.runt_exp, b.runt_nom = runtime_model(val)
         log.debug(2, f"qx_initbattery: battery runtime exponent: {b.runt_exp:.3f}")
-        b.runt_nom = rh * _cpow(lh / 100, b.runt_exp)
         log.debug(2, f"qx_initbattery: battery runtime nominal: {b.runt_nom:.1f}")
         val = state.get("battery.charge")
         if val is None and b.volt_nom != -1:
@@ -946,6 +937,22 @@ def _clog(x: float) -> float:
     if x > 0:
         return math.log(x)
     return -math.inf if x == 0 else math.nan
+
+
+def runtime_model(runtimecal: str) -> tuple[float, float]:
+    """The ``runtimecal`` option (runtime at high load, high load, runtime at low load,
+    low load) as the exponent and nominal runtime of the estimate both Q1 drivers use;
+    C's fatal errors for a short or out-of-range value."""
+    params = _scan_doubles(runtimecal, 4)
+    if len(params) < 4:
+        raise FatalError("Insufficient parameters for runtimecal")
+    rh, lh, rl, ll = params
+    if rl < rh or rh <= 0:
+        raise FatalError("Parameter out of range (runtime)")
+    if lh > 100 or ll > lh or ll <= 0:
+        raise FatalError("Parameter out of range (load)")
+    exponent = fdiv(_clog(fdiv(rl, rh)), _clog(fdiv(lh, ll)))
+    return exponent, rh * _cpow(lh / 100, exponent)
 
 
 def _scan_doubles(text: str, count: int) -> list[float]:
