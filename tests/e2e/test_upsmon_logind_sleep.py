@@ -152,13 +152,10 @@ def test_sleep_and_wake_through_logind(stack, bus):
                  "the lock taken and zeta watched")
         what, who, mode, inode = bus.inhibit(1)
         assert (what, who, mode) == ("sleep", "upsmon", "delay")
+        # root parent, monitor (RUN_AS_USER), notifier: only the monitor holds the lock
+        wait_for(lambda: len(m.processes()) == 3, 10, 0.05, "three processes")
         processes = m.processes()
-        if os.geteuid() == 0:  # root parent, monitor, notifier: only the monitor holds it
-            wait_for(lambda: len(m.processes()) == 3, 10, 0.05, "three processes")
-            processes = m.processes()
-            assert holders(processes, inode) == [processes[1]]
-        else:
-            assert holders(processes, inode) == [processes[1]]
+        assert holders(processes, inode) == [processes[1]]
 
         bus.tell("sleep")
         released = bus.wait_event("released 1")

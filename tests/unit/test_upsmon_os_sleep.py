@@ -262,6 +262,27 @@ def test_bus_lost_while_dozing_falls_back_to_the_clocks():
     assert sh.types(start) == ["SUSPEND_STARTING", "SUSPEND_FINISHED"]
 
 
+def test_wakeup_does_not_reload_the_configuration():
+    """C re-reads upsmon.conf after every wake-up; we do not."""
+    sh = primary("MINSUPPLIES 0\n")
+    feed(sh, "OL")
+    start = go_to_sleep(sh)
+    sh.cycle(2)
+    assert "SUSPEND_FINISHED" in sh.types(start)
+    assert "Reloading configuration" not in sh.logs(start)
+
+
+def test_fsd_signal_while_dozing_acts_at_once():
+    sh = primary()
+    feed(sh, "OL")
+    sh.on_sleep = sh.mon.os_sleep_starting
+    sh.on_doze = sh.mon.request_fsd
+    sh.run_to_end()
+    assert sh.shutdown_requested
+    assert "Got an FSD signal, initiating forced shutdown" in sh.logs()
+    assert sh.types() == ["SUSPEND_STARTING", "FSD", "SHUTDOWN"]
+
+
 def test_sleep_news_does_not_hurry_a_shutdown():
     """During FINALDELAY the OS's sleep must not cut the Sleeps short (nor spin)."""
     sh = primary("FINALDELAY 5\n")
@@ -280,3 +301,12 @@ def test_jeepney_stays_out_of_clients_and_start_up():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True).stdout
     assert out.strip() == "[]"
+
+
+def test_system_bus_found_as_libsystemd_finds_it(monkeypatch):
+    from nutpy.upsmon import logind
+
+    monkeypatch.delenv("DBUS_SYSTEM_BUS_ADDRESS", raising=False)
+    assert logind.system_bus_address() == "unix:path=/run/dbus/system_bus_socket"
+    monkeypatch.setenv("DBUS_SYSTEM_BUS_ADDRESS", "unix:path=/tmp/x")
+    assert logind.system_bus_address() == "unix:path=/tmp/x"

@@ -13,7 +13,8 @@ the watch starts, in the monitoring process: no client ever loads it.
 
 Where there is no system bus, no logind, or no jeepney, nothing happens but one log line
 and upsmon tells a suspend by its clocks alone (``clocks``). The bus is tried again every
-``RETRY`` seconds, quietly.
+``RETRY`` seconds, quietly, and so is a lock that could not be taken for another reason
+than logind's refusal.
 """
 
 from __future__ import annotations
@@ -215,6 +216,8 @@ class SleepWatch:
         while not self.stopped:
             if not self.watching:
                 await self._connect()
+            elif self.want_lock and self.lock_fd is None:
+                self.hold()  # an Inhibit that failed (not refused) is asked again, as C
             await asyncio.sleep(RETRY)
 
     async def _connect(self) -> None:
