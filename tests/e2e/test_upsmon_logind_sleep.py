@@ -109,7 +109,8 @@ class BusUpsmon(Upsmon):
 
 
 def holders(pids: list[int], inode: str) -> list[int]:
-    """Which of ``pids`` hold the pipe ``inode`` open."""
+    """Which of ``pids`` hold the pipe ``inode`` open; each such descriptor must be
+    close-on-exec (a NOTIFYCMD must not inherit the lock and keep the OS awake)."""
     found = []
     for pid in pids:
         try:
@@ -118,11 +119,16 @@ def holders(pids: list[int], inode: str) -> list[int]:
             continue
         for fd in fds:
             try:
-                if os.readlink(f"/proc/{pid}/fd/{fd}") == f"pipe:[{inode}]":
-                    found.append(pid)
-                    break
+                if os.readlink(f"/proc/{pid}/fd/{fd}") != f"pipe:[{inode}]":
+                    continue
+                info = Path(f"/proc/{pid}/fdinfo/{fd}").read_text()
             except OSError:
                 continue
+            flags = int(next(line.split()[1] for line in info.splitlines()
+                             if line.startswith("flags:")), 8)
+            assert flags & os.O_CLOEXEC, f"lock fd {fd} of {pid} is inherited by children"
+            found.append(pid)
+            break
     return found
 
 

@@ -34,6 +34,7 @@ MANAGER = "org.freedesktop.login1.Manager"
 WHY = "Careful handling of OS sleep with regard to power device monitoring"
 RETRY = 60.0
 CALL_TIMEOUT = 10.0
+CMSG_CLOEXEC = getattr(socket, "MSG_CMSG_CLOEXEC", 0)
 
 
 def system_bus_address() -> str:
@@ -125,8 +126,10 @@ class BusConnection:
 
         while True:
             try:
+                # close-on-exec from the start: a NOTIFYCMD spawned meanwhile must not
+                # inherit the lock (and keep the OS from sleeping)
                 data, ancdata, flags, _ = self.sock.recvmsg(self.parser.bytes_desired(),
-                                                            fds_buf_size())
+                                                            fds_buf_size(), CMSG_CLOEXEC)
             except (BlockingIOError, InterruptedError):
                 return
             except OSError:
