@@ -16,9 +16,10 @@ Where the behaviour deliberately differs from C (docs/upsmon.md has the list):
 * a UPS that stops answering is "assumed dead" because of its last known ALARM, CAL,
   BYPASS, OFF or OVER state only once it has been silent for DEADTIME, as an OB UPS is
   (C 2.8.5 does it at the first failed poll: NUT #2794);
-* after a detected suspend (the shell compares CLOCK_BOOTTIME with CLOCK_MONOTONIC)
-  connections are re-made quietly and readings from before the sleep count for nothing
-  until a fresh poll or DEADTIME;
+* after a suspend (logind's PrepareForSleep(false), or where nobody told us, the shell
+  comparing CLOCK_BOOTTIME with CLOCK_MONOTONIC) connections are re-made quietly and
+  readings from before the sleep count for nothing until a fresh poll or DEADTIME; one
+  wake-up gives one SUSPEND_FINISHED whichever way it was seen;
 * the poll interval is worked out after each cycle from every UPS's state (C keeps one
   global that the last handled event sets, so a UPS going back on line shortened the
   interval while another was still on battery);
@@ -37,6 +38,9 @@ from . import config as cfg
 from .notify import Notification
 
 NEVER = None
+
+# What the OS told us about sleeping (logind's PrepareForSleep); C's sleep_inhibitor_status
+AWAKE, SLEEP_STARTING, ASLEEP = "awake", "starting", "asleep"
 
 # Status flags (C's ST_*), as words.
 ONLINE, ONBATT, LOWBATT, FSD, CAL, OFF, BYPASS, ECO, ALARM, OVER, TRIM, BOOST = (
@@ -106,6 +110,12 @@ class Sleep:
 
 
 @dataclass
+class Doze:
+    """The OS is going to sleep: wait until it has woken up (``os_sleep_finished``) or a
+    signal comes; answer: ``Slept`` (what the clocks measured during the wait)."""
+
+
+@dataclass
 class ReadConfig:
     """Read upsmon.conf again; answer: a list of ``parseconf.Line`` or an ``OSError``."""
 
@@ -150,6 +160,13 @@ class Drop:
 @dataclass
 class DebugLevel:
     level: int
+
+
+@dataclass
+class SleepLock:
+    """Take (``hold``) or release the OS's sleep delay lock (logind's inhibitor); a no-op
+    where there is none."""
+    hold: bool
 
 
 # -- answers --------------------------------------------------------------------------
@@ -258,6 +275,8 @@ class Monitor:
         self.exit_signal: int | None = None
         self.last_parent_warning: float | None = None
         self.shutting_down = False
+        self.os_sleep = AWAKE
+        self.os_woke = False  # PrepareForSleep(false) came and is not handled yet
 
     # -- signals (called by the shell between steps) ------------------------------------
 
@@ -270,10 +289,31 @@ class Monitor:
     def request_exit(self, sig: int) -> None:
         self.exit_signal = sig
 
+    def os_sleep_starting(self) -> None:
+        """The OS is about to sleep (logind: PrepareForSleep(true))."""
+        if self.os_sleep == AWAKE:
+            self.os_sleep = SLEEP_STARTING
+
+    def os_sleep_finished(self) -> None:
+        """The OS has woken up (PrepareForSleep(false)). Ignored when we are not waiting
+        for it: the clocks may have reported this wake-up already."""
+        if self.os_sleep != AWAKE:
+            self.os_woke = True
+
+    def os_sleep_unwatched(self) -> None:
+        """We can no longer hear about sleep (the bus went away): stop waiting for a wake-up
+        message; the clocks tell a suspend from here on."""
+        self.os_sleep = AWAKE
+        self.os_woke = False
+
     @property
     def wants_wakeup(self) -> bool:
-        """True when a pending signal should cut the current Sleep short."""
-        return self.exit_signal is not None or self.fsd_requested or self.reload_requested
+        """True when a pending signal or OS sleep event should cut the current Sleep (or
+        Doze) short."""
+        if self.exit_signal is not None or self.fsd_requested or self.reload_requested:
+            return True
+        # once shutting down, the OS's sleep is no reason to hurry (nor to spin)
+        return not self.shutting_down and (self.os_sleep == SLEEP_STARTING or self.os_woke)
 
     # -- outputs --------------------------------------------------------------------------
 
@@ -310,7 +350,30 @@ class Monitor:
                 status = yield from self.reload()
                 if status is not None:
                     return status
+            if self.os_sleep == SLEEP_STARTING:
+                suspended = yield from self.doze()
+                if self.exit_signal is not None:
+                    self.log("warning", "OS was last known to be preparing for sleep, and we "
+                                        "have the exit_flag raised now")
+                    break
+                self.after_wait(suspended)
+                if self.os_sleep == ASLEEP and self.reload_requested:
+                    self.log("warning", "OS was last known to be preparing for sleep, and we "
+                                        "were interrupted by a reload signal. If the sleep "
+                                        "does happen later, the system might shut down after "
+                                        "wake-up if UPS info is stale after a known critical "
+                                        "power state!")
+                continue
+            if self.os_woke:
+                self.after_wait(0.0)
+            sleep_state = self.os_sleep
             outcomes = yield Poll([u.system for u in self.upses])
+            if self.os_sleep != sleep_state or self.os_woke:
+                # the OS began to sleep (or woke) while we polled: what the poll saw (a
+                # network going down for the night) is not about the UPSes
+                self.debug(2, "Aborting UPS polling sub-loop because OS is preparing for "
+                              "sleep or just woke up")
+                continue
             for u, outcome in zip(list(self.upses), outcomes):
                 self.handle_outcome(u, outcome)
             if self.recalc():
@@ -324,8 +387,7 @@ class Monitor:
             self.sleepval = self.poll_interval()
             self.debug(4, f"Beginning {self.sleepval}-sec delay between main loop cycles")
             slept = yield Sleep(self.sleepval)
-            if slept is not None and slept.suspended > 0:
-                self.woke_up(slept.suspended)
+            self.after_wait(slept.suspended if slept is not None else 0.0)
         self.log("info", f"Signal {self.exit_signal}: exiting")
         for u in self.upses:
             self.out.append(Drop(u.system, quiet=True))
@@ -775,6 +837,35 @@ class Monitor:
         self.notify("NOPARENT", None)
         self.log("alert", "Parent died - shutdown impossible")
 
+    def doze(self) -> Generator[Request, Any, float]:
+        """The OS is going to sleep: say so, let it (release the delay lock) and wait for
+        the wake-up or a signal; returns the seconds the clocks saw suspended."""
+        self.os_sleep = ASLEEP
+        self.notify("SUSPEND_STARTING", None)
+        self.log("info", "Processing OS going to sleep")
+        self.out.append(SleepLock(hold=False))
+        self.debug(1, "Dozing off until system tells us otherwise; send a SIGHUP or SIGTERM "
+                      "to break the loop manually")
+        suspended = 0.0
+        while self.os_sleep == ASLEEP and not self.wants_wakeup:
+            slept = yield Doze()
+            suspended += slept.suspended if slept is not None else 0.0
+        self.debug(1, f"Dozing off finished: os_sleep={self.os_sleep} woke={self.os_woke}")
+        return suspended
+
+    def after_wait(self, suspended: float) -> None:
+        """After a Sleep or Doze: one wake-up from the OS's word or, where it said nothing
+        (no logind, or its message is not here yet), from the clocks; never both."""
+        if self.os_woke:
+            self.os_woke = False
+            self.os_sleep = AWAKE
+            self.woke_up(suspended)
+        elif suspended > 0 and self.os_sleep != ASLEEP:
+            # slept without a word, or told too late to matter: the word that may still
+            # come about this sleep is then ignored (os_sleep_finished when AWAKE)
+            self.os_sleep = AWAKE
+            self.woke_up(suspended)
+
     def woke_up(self, suspended: float) -> None:
         """The machine was suspended for ``suspended`` seconds: connections are likely dead
         and readings old; judge nothing on them until fresh ones come (or DEADTIME)."""
@@ -792,6 +883,7 @@ class Monitor:
             u.stale_readings = True
             u.logged_in = False
             self.out.append(Drop(u.system, quiet=True))
+        self.out.append(SleepLock(hold=True))
 
     # -- forced shutdown ---------------------------------------------------------------------
 

@@ -1,6 +1,7 @@
 """The asyncio shell that carries out ``monitor.Monitor``'s requests: polls over the
 network (``poller``), sleeps (watching for suspends with ``clocks``), notifications
-(``privsep.NotifyChannel``), the word to the root parent; and the process split."""
+(``privsep.NotifyChannel``), the word to the root parent, logind's sleep lock and
+PrepareForSleep (``logind``, in the monitoring process only); and the process split."""
 
 from __future__ import annotations
 
@@ -98,7 +99,18 @@ class Shell:
 
         from ..proto import netproto  # noqa: F401
         from ..security import tls  # noqa: F401
-        from . import main  # noqa: F401
+        from . import logind, main  # noqa: F401
+
+        try:
+            import jeepney  # noqa: F401
+            import jeepney.auth  # noqa: F401
+            import jeepney.bus  # noqa: F401
+            import jeepney.bus_messages  # noqa: F401
+            import jeepney.fds  # noqa: F401
+            import jeepney.low_level  # noqa: F401
+            import jeepney.wrappers  # noqa: F401
+        except ImportError:
+            pass  # logind says so once, and the clocks alone tell a suspend
 
         "".encode("idna")  # ssl's host name check looks the codec up by name
 
@@ -144,6 +156,7 @@ class Shell:
                 self.on_exit(sig)
         self.notifier = privsep.NotifyChannel(self.notify_sock, self.conf.notifycmd,
                                               can_spawn=not self.opts.chroot)
+        self.sleepwatch = self.watch_sleep()
         gen = self.monitor.run()
         self.monitor.now = loop.time()
         request = next(gen)
@@ -165,9 +178,26 @@ class Shell:
                 self._reload_pending = False
                 self.notify.ready()
         self.flush()
+        self.sleepwatch.close()
         for link in self.links.values():
             await link.close()
         return status
+
+    def watch_sleep(self):
+        """logind's word on sleep goes to the state machine and cuts a Sleep short."""
+        from . import logind
+
+        def told(event):
+            def handler() -> None:
+                event()
+                self.wake.set()
+            return handler
+
+        watch = logind.SleepWatch(log.prog, told(self.monitor.os_sleep_starting),
+                                  told(self.monitor.os_sleep_finished),
+                                  told(self.monitor.os_sleep_unwatched))
+        watch.start()
+        return watch
 
     def on_exit(self, sig: int) -> None:
         log.info(f"Signal {sig}: User requested EXIT")
@@ -214,6 +244,11 @@ class Shell:
                     self.links.pop(out.system, None)
             elif isinstance(out, mon.DebugLevel):
                 log.debug_level = out.level
+            elif isinstance(out, mon.SleepLock):
+                if out.hold:
+                    self.sleepwatch.hold()
+                else:
+                    self.sleepwatch.release()
         self.notifier.set_notifycmd(self.monitor.conf.notifycmd)
 
     # -- requests ---------------------------------------------------------------------------
@@ -235,6 +270,8 @@ class Shell:
                                           for s in req.systems))
         if isinstance(req, mon.Sleep):
             return await self.sleep(req.seconds)
+        if isinstance(req, mon.Doze):
+            return await self.doze()
         if isinstance(req, mon.SetFSD):
             log.debug(2, f"Setting FSD on UPS {req.system}")
             return await self.link(req.system).set_fsd(self.entry(req.system))
@@ -270,6 +307,21 @@ class Shell:
             log.info(f"The system clock was set {gap.clock_jump:+.0f} seconds; upsmon times "
                      "everything with a monotonic clock and carries on")
         return mon.Slept(gap.suspended)
+
+    async def doze(self) -> mon.Slept:
+        """Wait for the OS's wake-up (or a signal); asks logind again now and then, so
+        that a lost PrepareForSleep(false) cannot keep us dozing."""
+        before = clocks.Reading.now()
+        if not self.monitor.wants_wakeup:
+            self.wake.clear()
+            recheck = max(float(self.monitor.conf.pollfreq), 1.0)
+            ping = self.notify.watchdog_interval()
+            try:
+                await asyncio.wait_for(self.wake.wait(), min(recheck, ping or recheck))
+            except asyncio.TimeoutError:
+                self.notify.watchdog()
+                await self.sleepwatch.check()
+        return mon.Slept(clocks.compare(before, clocks.Reading.now()).suspended)
 
     def request_shutdown(self) -> None:
         conf = self.monitor.conf
