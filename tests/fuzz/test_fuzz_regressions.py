@@ -85,3 +85,18 @@ def test_hid_field_with_an_empty_logical_range():
     LogMax 0 clamps a value both ways, as C's GetValue does, so it cannot read back."""
     data = bytes.fromhex("1c0009040000001c750c950109301501000000303500460001b102c0")
     TARGETS["hid_descriptor"].check(data)
+
+
+def test_hid_field_with_an_inverted_physical_range():
+    """Found by atheris on hid_descriptor (a property, not a parser bug): PhyMin 0 above
+    PhyMax -1 means no physical scaling (as in C), so a logical -124 with exponent -64
+    goes out as -1.24e-62 and comes back as C's truncating cast makes it, -123: one
+    outside LogMax. The conversions do what C's do."""
+    from nutpy.drivers.usbhid import hidparser as hp
+
+    data = bytes.fromhex("190055e355c0ff0100000000000016298445ae8445ff25042584755f9501"
+                         "09300035" "00b1252f")
+    TARGETS["hid_descriptor"].check(data)
+    f = next(f for f in hp.parse(data[1:]).fields if f.log_max == -124)
+    assert (f.phy_min, f.phy_max) == (0, -1)
+    assert hp.value_to_logical(f, hp.logical_to_value(f, -124)) == -123

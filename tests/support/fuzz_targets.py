@@ -883,10 +883,15 @@ def check_hid_descriptor(data: bytes) -> None:
             assert hp.get_logical(buf, f) == value, (f, before, bytes(buf))
         v = hp.logical_to_value(f, value)
         back = hp.value_to_logical(f, v)
-        if (f.log_min <= f.log_max and abs(f.log_max - f.log_min) < 2 ** 31
-                and abs(f.phy_max - f.phy_min) < 2 ** 31):
-            lo, hi = f.log_min, f.log_max
-            assert lo <= back <= hi or not hp._has_physical(f), (f, value, v, back)
+        # scaled through the physical range only where C scales (both ranges non-empty);
+        # otherwise the value is the logical one times 10^exp, and C's (long) cast of
+        # value / 10^exp may land one below or above it
+        scaled = hp._has_physical(f) and f.phy_min < f.phy_max and f.log_min < f.log_max
+        if scaled and abs(f.log_max - f.log_min) < 2 ** 31 and \
+                abs(f.phy_max - f.phy_min) < 2 ** 31:
+            assert f.log_min <= back <= f.log_max, (f, value, v, back)
+        elif not scaled and abs(hp.unit_exponent(f)) <= 30 and abs(value) < 2 ** 40:
+            assert abs(back - value) <= 1, (f, value, v, back)
 
 
 # =========================================================================================
