@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import os
+import re
 
 import pytest
 
@@ -183,3 +184,33 @@ def test_any_input_gives_a_verdict(allow, deny, addr, user):
     req = tw.Request("upsd", addr, user, "host.example.com")
     d = tw.evaluate(tw.parse_table(allow), tw.parse_table(deny), req)
     assert isinstance(d.allowed, bool)
+
+
+def _wildcard_regex(pattern: str) -> re.Pattern:
+    return re.compile("".join(".*" if c == "*" else "." if c == "?" else re.escape(c)
+                              for c in pattern), re.DOTALL)
+
+
+@settings(max_examples=500, deadline=None)
+@given(pattern=st.text(alphabet="ab.*?", max_size=12), text=st.text(alphabet="ab.", max_size=14))
+def test_wildcards_mean_what_a_glob_means(pattern, text):
+    """``*`` any run, ``?`` any one character, the whole text: the meaning a regular
+    expression built from the pattern has (which the matcher no longer uses)."""
+    expected = _wildcard_regex(pattern).fullmatch(text) is not None
+    assert tw.wildcard_match(pattern, text) == expected
+
+
+def test_many_stars_against_a_hostile_reverse_dns_name():
+    """Found by atheris on hosts_allow: a pattern of many stars against a long name the
+    client's reverse DNS chose ran for minutes (a regular expression backtracking). The
+    matcher retries only its latest star: this finishes at once, whatever the machine."""
+    name = "a" * 253
+    pattern = "*a" * 40 + "*b"
+    assert not tw.wildcard_match(pattern, name)
+    assert tw.wildcard_match(pattern[:-1] + "a", name)
+    rules = tw.parse_table(f"upsd: {pattern}\n")
+    req = tw.Request("upsd", "10.1.2.3", "admin", name)
+    assert tw.evaluate(None, rules, req).table == ""  # the deny rule does not match
+    matching = tw.parse_table(f"upsd: {pattern[:-1]}a\n")
+    d = tw.evaluate(None, matching, req)
+    assert (d.allowed, d.table, d.line) == (False, "deny", 1)

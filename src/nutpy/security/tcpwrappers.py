@@ -298,8 +298,7 @@ _EXCEPT = ("EXCEPT",)
 
 def _compile_str(tok: str) -> tuple:
     if "*" in tok or "?" in tok:
-        return _S_WILD, re.compile("".join(".*" if c == "*" else "." if c == "?"
-                                           else re.escape(c) for c in _lower(tok)), re.DOTALL)
+        return _S_WILD, _lower(tok)
     low = _lower(tok)
     if tok.startswith("."):
         return _S_SUFFIX, low
@@ -314,6 +313,30 @@ def _compile_str(tok: str) -> tuple:
     return _S_EXACT, low
 
 
+def wildcard_match(pattern: str, text: str) -> bool:
+    """Whether all of ``text`` matches ``pattern``'s ``*`` (any run) and ``?`` (any one
+    character). The name matched may come from a client's reverse DNS, so the cost must
+    not explode the way a backtracking matcher (or a regular expression built from the
+    pattern) does on many stars: only the latest star is ever retried, which bounds the
+    work by len(pattern) * len(text)."""
+    p = t = 0
+    star = -1  # position of the latest star in pattern
+    resume = 0  # where in text that star's run ends for now
+    while t < len(text):
+        if p < len(pattern) and pattern[p] == "*":
+            star, resume = p, t
+            p += 1
+        elif p < len(pattern) and (pattern[p] == "?" or pattern[p] == text[t]):
+            p += 1
+            t += 1
+        elif star >= 0:
+            resume += 1
+            p, t = star + 1, resume
+        else:
+            return False
+    return pattern[p:].strip("*") == ""
+
+
 def _smatch(pat: tuple, subj: _Subject) -> bool:
     kind, data = pat
     if kind == _S_EXACT:
@@ -321,7 +344,7 @@ def _smatch(pat: tuple, subj: _Subject) -> bool:
     if kind == _S_ALL:
         return True
     if kind == _S_WILD:
-        return data.fullmatch(subj.low) is not None
+        return wildcard_match(data, subj.low)
     if kind == _S_SUFFIX:
         return len(subj.low) > len(data) and subj.low.endswith(data)
     if kind == _S_KNOWN:
