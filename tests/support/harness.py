@@ -159,6 +159,18 @@ def port_open(port: int, host: str = "127.0.0.1") -> bool:
         return False
 
 
+def unix_socket_accepts(path: str | Path) -> bool:
+    """Whether a process listens on the Unix socket ``path``. The file appears at bind(),
+    a moment before listen(): a connect in between is refused."""
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+        s.settimeout(1)
+        try:
+            s.connect(str(path))
+            return True
+        except OSError:
+            return False
+
+
 def dump_complete(status_reply: str | bytes) -> bool:
     """Whether a reply to GET VAR <ups> ups.status shows upsd holds the driver's whole dump.
     An ERR (driver not yet connected) does not: upsd's next step is to connect and answer
@@ -253,7 +265,7 @@ class NutEnv:
 
     def wait_socket(self, driver: str, ups: str, timeout: float = 15) -> None:
         path = self.socket_path(driver, ups)
-        wait_for(path.exists, timeout, what=f"driver socket {path}")
+        wait_for(lambda: unix_socket_accepts(path), timeout, what=f"driver socket {path}")
 
     def wait_port(self, port: int | None = None, timeout: float = 15) -> None:
         port = port or self.port
