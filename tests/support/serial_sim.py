@@ -14,7 +14,7 @@ from pathlib import Path
 from nutpy.common.parseconf import Tokenizer
 from nutpy.sim.pty import PtyPort, Runner
 
-from .harness import c_prog, have_c_nut, our_prog, require, unix_socket_accepts, wait_for
+from .harness import c_prog, have_c_nut, our_prog, require, unix_socket_listening, wait_for
 
 C_DRIVERS = ("nutdrv_qx", "blazer_ser", "apcsmart", "genericups")
 
@@ -107,7 +107,7 @@ class Rig:
         self.procs.append(proc)
         driver = DriverProcess(proc, self.state / f"{name}-{ups}")
         try:
-            wait_for(lambda: unix_socket_accepts(driver.sock_path) or proc.poll() is not None,
+            wait_for(lambda: unix_socket_listening(driver.sock_path) or proc.poll() is not None,
                      60, what=f"{name} socket")
         except TimeoutError:
             proc.kill()
