@@ -90,3 +90,36 @@ def test_random_lines_on_a_running_driver_socket(nutenv: NutEnv):
                 assert sockproto.is_wire_name(line.words[1]), line
     finally:
         nutenv.kill_pidfile("dummy-ups-u")
+
+
+def test_clients_that_hang_up_at_once_do_not_break_the_next_broadcast(nutenv: NutEnv):
+    """C 2.8.0's drivers abort on the broadcast after a client that connected and hung up
+    without a word (the write to the dead descriptor fails, then fd_set overflows): ours
+    drops such clients and goes on broadcasting to the others."""
+    nutenv.write("u.dev", "ups.status: OL\nbattery.charge: 100\n")
+    nutenv.write("ups.conf", "[u]\n  driver = dummy-ups\n  port = u.dev\n")
+    r = nutenv.run([our_prog("dummy-ups"), "-a", "u", "-u", "root"])
+    assert r.returncode == 0, r.stdout + r.stderr
+    pid = nutenv.pid_of("dummy-ups-u")
+    path = str(nutenv.socket_path("dummy-ups", "u"))
+    try:
+        with socket.socket(socket.AF_UNIX) as listener:
+            listener.settimeout(5)
+            listener.connect(path)
+            for _ in range(20):
+                with socket.socket(socket.AF_UNIX) as s:
+                    s.connect(path)
+            for value in range(90, 80, -1):  # each SET is broadcast to every client
+                with socket.socket(socket.AF_UNIX) as s:
+                    s.settimeout(5)
+                    s.connect(path)
+                    s.sendall(f'SET battery.charge "{value}"\n'.encode())
+            seen = b""
+            deadline = time.monotonic() + 5
+            while b'SETINFO battery.charge "81"' not in seen and time.monotonic() < deadline:
+                seen += listener.recv(4096)
+            assert b'SETINFO battery.charge "81"' in seen
+        assert alive(pid)
+        assert b'SETINFO battery.charge "81"' in read_dump(path)
+    finally:
+        nutenv.kill_pidfile("dummy-ups-u")
