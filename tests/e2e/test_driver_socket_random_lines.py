@@ -46,13 +46,19 @@ def read_dump(path: str) -> bytes:
         return data
 
 
-def test_random_lines_on_a_running_driver_socket(nutenv: NutEnv):
+def start_dummy_ups(nutenv: NutEnv) -> tuple[int, str]:
+    """Our dummy-ups in the background: its PID and socket path."""
     nutenv.write("u.dev", "ups.status: OL\nbattery.charge: 100\n")
     nutenv.write("ups.conf", "[u]\n  driver = dummy-ups\n  port = u.dev\n")
     r = nutenv.run([our_prog("dummy-ups"), "-a", "u", "-u", "root"])
     assert r.returncode == 0, r.stdout + r.stderr
     pid = nutenv.pid_of("dummy-ups-u")
     path = str(nutenv.socket_path("dummy-ups", "u"))
+    return pid, path
+
+
+def test_random_lines_on_a_running_driver_socket(nutenv: NutEnv):
+    pid, path = start_dummy_ups(nutenv)
     rnd = random.Random(16)
     try:
         clients = []
@@ -96,12 +102,7 @@ def test_clients_that_hang_up_at_once_do_not_break_the_next_broadcast(nutenv: Nu
     """C 2.8.0's drivers abort on the broadcast after a client that connected and hung up
     without a word (the write to the dead descriptor fails, then fd_set overflows): ours
     drops such clients and goes on broadcasting to the others."""
-    nutenv.write("u.dev", "ups.status: OL\nbattery.charge: 100\n")
-    nutenv.write("ups.conf", "[u]\n  driver = dummy-ups\n  port = u.dev\n")
-    r = nutenv.run([our_prog("dummy-ups"), "-a", "u", "-u", "root"])
-    assert r.returncode == 0, r.stdout + r.stderr
-    pid = nutenv.pid_of("dummy-ups-u")
-    path = str(nutenv.socket_path("dummy-ups", "u"))
+    pid, path = start_dummy_ups(nutenv)
     try:
         with socket.socket(socket.AF_UNIX) as listener:
             listener.settimeout(5)

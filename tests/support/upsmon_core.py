@@ -14,6 +14,17 @@ def load_conf(text: str, path: str = "/etc/nut/upsmon.conf"):
     return conf
 
 
+# upsmon.conf lines every state-machine test starts from (it adds its MONITOR lines)
+BASE_CONF = """
+POLLFREQ 5
+POLLFREQALERT 5
+DEADTIME 15
+HOSTSYNC 15
+FINALDELAY 0
+POWERDOWNFLAG /run/killpower
+SHUTDOWNCMD "/sbin/shutdown -h now"
+"""
+
 class FakeShell:
     def __init__(self, conf_text: str, *, split_mode: bool = True, start: float = 1000.0):
         self.conf_text = conf_text

@@ -5,20 +5,11 @@ duration options, and the edge cases C users reported (NUT issue numbers in the 
 import pytest
 
 from nutpy.upsmon import monitor as mon
+from support.upsmon_core import BASE_CONF as BASE
 from support.upsmon_core import FakeShell
 
 A = "ups@localhost"
 B = "other@example.net:3500"
-
-BASE = """
-POLLFREQ 5
-POLLFREQALERT 5
-DEADTIME 15
-HOSTSYNC 15
-FINALDELAY 0
-POWERDOWNFLAG /run/killpower
-SHUTDOWNCMD "/sbin/shutdown -h now"
-"""
 
 
 def primary(extra: str = "") -> FakeShell:

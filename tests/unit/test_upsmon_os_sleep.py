@@ -7,19 +7,11 @@ import subprocess
 import sys
 
 from nutpy.upsmon import monitor as mon
+from support.upsmon_core import BASE_CONF as BASE
 from support.upsmon_core import FakeShell
 
 A = "ups@localhost"
 
-BASE = """
-POLLFREQ 5
-POLLFREQALERT 5
-DEADTIME 15
-HOSTSYNC 15
-FINALDELAY 0
-POWERDOWNFLAG /run/killpower
-SHUTDOWNCMD "/sbin/shutdown -h now"
-"""
 STALE = mon.PollFailed("Data stale")
 DOWN = mon.PollFailed("Write error: Broken pipe", dropped=True)
 
