@@ -13,24 +13,23 @@ import errno
 from dataclasses import dataclass, field
 from typing import Callable, Protocol
 
-# libusb error codes (the same numbers as nutpy.drivers.usbdev's)
-(ERROR_IO, ERROR_INVALID_PARAM, ERROR_ACCESS, ERROR_NO_DEVICE, ERROR_NOT_FOUND, ERROR_BUSY,
- ERROR_TIMEOUT, ERROR_OVERFLOW, ERROR_PIPE, ERROR_INTERRUPTED, ERROR_NO_MEM,
- ERROR_NOT_SUPPORTED) = range(-1, -13, -1)
-ERROR_OTHER = -99
-
-# libusb_strerror(), as C NUT logs it
-STRERROR = {
-    ERROR_IO: "Input/Output Error", ERROR_INVALID_PARAM: "Invalid parameter",
-    ERROR_ACCESS: "Access denied (insufficient permissions)",
-    ERROR_NO_DEVICE: "No such device (it may have been disconnected)",
-    ERROR_NOT_FOUND: "Entity not found", ERROR_BUSY: "Resource busy",
-    ERROR_TIMEOUT: "Operation timed out", ERROR_OVERFLOW: "Overflow",
-    ERROR_PIPE: "Pipe error", ERROR_INTERRUPTED: "System call interrupted (perhaps due to signal)",
-    ERROR_NO_MEM: "Insufficient memory",
-    ERROR_NOT_SUPPORTED: "Operation not supported or unimplemented on this platform",
-    ERROR_OTHER: "Other error",
-}
+# libusb's error codes and libusb_strerror()'s texts, as C NUT logs them
+from ...usbdev import (  # noqa: F401 (the subdrivers import them from here)
+    ERROR_ACCESS,
+    ERROR_BUSY,
+    ERROR_INTERRUPTED,
+    ERROR_INVALID_PARAM,
+    ERROR_IO,
+    ERROR_NO_DEVICE,
+    ERROR_NO_MEM,
+    ERROR_NOT_FOUND,
+    ERROR_NOT_SUPPORTED,
+    ERROR_OTHER,
+    ERROR_OVERFLOW,
+    ERROR_PIPE,
+    ERROR_TIMEOUT,
+    STRERROR,
+)
 
 _ERRNO = {ERROR_IO: errno.EIO, ERROR_INVALID_PARAM: errno.EINVAL, ERROR_ACCESS: errno.EACCES,
           ERROR_NO_DEVICE: errno.ENODEV, ERROR_NOT_FOUND: errno.ENOENT, ERROR_BUSY: errno.EBUSY,
