@@ -193,8 +193,7 @@ def command_wire(prog: str, driver: str, bridge: str, settings, commands, tmp: P
             proc = nut.start([prog, "-a", "ups", "-u", "root", "-F", "-i", "300"],
                              **bus.env(base={}))
             drv = DriverProcess(proc, nut.socket_path(driver, "ups"))
-            wait_for(lambda: drv.sock_path.exists() or proc.poll() is not None, 120,
-                     what=f"{driver} socket")
+            drv.wait_listening(120)
             assert proc.poll() is None, proc.stderr.read().decode()[-3000:]
             wait_for(lambda: not drv.dump()[1], 60, what="data")
             quiet(dev)

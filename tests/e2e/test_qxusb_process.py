@@ -11,7 +11,7 @@ import pytest
 from nutpy.sim.q1 import Q1Ups
 from support.fakeusb import FakeUsbBus, require_fakeusb
 from support.fakeusb.megatec import CypressQ1Device, KraulerQ1Device
-from support.harness import NutEnv, our_prog, wait_for
+from support.harness import NutEnv, our_prog
 from support.serial_sim import DriverProcess
 
 
@@ -30,8 +30,7 @@ def test_replug_under_a_running_driver(tmp_path, prog, model):
             proc = nut.start([our_prog(prog), "-a", "ups", "-u", "root", "-F", "-i", "1"],
                              **bus.env(base={}))
             drv = DriverProcess(proc, nut.socket_path(prog, "ups"))
-            wait_for(lambda: drv.sock_path.exists() or proc.poll() is not None, 60,
-                     what="driver socket")
+            drv.wait_listening(60)
             assert proc.poll() is None
             drv.wait_values({"ups.status": "OL"}, timeout=30)
             for _ in range(2):

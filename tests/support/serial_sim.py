@@ -107,8 +107,7 @@ class Rig:
         self.procs.append(proc)
         driver = DriverProcess(proc, self.state / f"{name}-{ups}")
         try:
-            wait_for(lambda: unix_socket_listening(driver.sock_path) or proc.poll() is not None,
-                     60, what=f"{name} socket")
+            driver.wait_listening(60)
         except TimeoutError:
             proc.kill()
             raise
@@ -161,6 +160,11 @@ class DriverProcess:
     def __init__(self, proc: subprocess.Popen, sock_path: Path) -> None:
         self.proc = proc
         self.sock_path = sock_path
+
+    def wait_listening(self, timeout: float) -> None:
+        """Until the driver listens on its socket (or has exited)."""
+        wait_for(lambda: unix_socket_listening(self.sock_path) or self.proc.poll() is not None,
+                 timeout, what=f"{self.sock_path.name} socket")
 
     def _session(self, request: bytes, until, timeout: float = 30) -> list[list[str]]:
         tok = Tokenizer()
