@@ -11,9 +11,10 @@ from __future__ import annotations
 import time
 
 from ..common.log import log
+from . import usbdev
 from .base import FAILED, Driver
 from .main import run
-from .nutdrv_qx import FIRST_RETRY, add_usb_settings
+from .nutdrv_qx import FIRST_RETRY
 
 
 class BlazerUsb(Driver):
@@ -30,7 +31,7 @@ class BlazerUsb(Driver):
     def make_vartable(self) -> None:
         add = self.core.addvar
         add("subdriver", "USB bridge of the UPS (see below; needs vendorid and productid)")
-        add_usb_settings(add)
+        usbdev.add_usb_settings(add)
         add("langid_fix", "Read the bridge's strings in this language (0x409 or 0x4095; "
                           "krauler)")
         add("ondelay", "Minutes before the UPS powers the load again")

@@ -15,6 +15,7 @@ from __future__ import annotations
 import time
 
 from ..common.log import log
+from . import usbdev
 from .base import FAILED, HANDLED, Driver
 from .main import run
 
@@ -55,7 +56,7 @@ class NutdrvQx(Driver):
             "The device reports the voltage of one battery pack: multiply it by "
             "battery.packs (see override.battery.packs)", is_flag=True)
         add("subdriver", "USB bridge of the UPS (see below; needs vendorid and productid)")
-        add_usb_settings(add)
+        usbdev.add_usb_settings(add)
         add("langid_fix", "Read the bridge's strings in this language (0x409 or 0x4095; "
                           "krauler, hunnox, snr)")
         add("noscanlangid", "With langid_fix: do not ask the device for its languages",
@@ -243,24 +244,6 @@ class NutdrvQx(Driver):
         if self.port is not None and self.port.is_open:
             self.port.set_dtr(False)
             self.port.close()
-
-
-def add_usb_settings(add) -> None:
-    """The matching and tuning settings of C's USB drivers (``nut_usb_addvars``)."""
-    add("vendor", "Regular expression for the manufacturer string")
-    add("product", "Regular expression for the product string")
-    add("serial", "Regular expression for the serial number")
-    add("vendorid", "Regular expression for the vendor ID (4 hex digits)")
-    add("productid", "Regular expression for the product ID (4 hex digits)")
-    add("bus", "Regular expression for the USB bus name")
-    add("device", "Regular expression for the USB device name")
-    add("busport", "Regular expression for the USB bus port")
-    add("allow_duplicates", "Take the next matching device when the first is in use",
-        is_flag=True)
-    add("usb_set_altinterface", "Select this alternate setting of the interface")
-    for name in ("usb_config_index", "usb_hid_rep_index", "usb_hid_desc_index",
-                 "usb_hid_ep_in", "usb_hid_ep_out"):
-        add(name, "USB tuning for complex devices (hexadecimal)")
 
 
 def _now() -> int:

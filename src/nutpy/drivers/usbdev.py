@@ -576,3 +576,21 @@ def report_descriptors(handle: UsbHandle):
 
 def _hex(label: str, data: bytes) -> str:
     return f"{label}: ({len(data)} bytes) => " + " ".join(f"{b:02x}" for b in data)
+
+
+def add_usb_settings(add) -> None:
+    """The matching and tuning settings of C's USB drivers (``nut_usb_addvars``)."""
+    add("vendor", "Regular expression for the manufacturer string")
+    add("product", "Regular expression for the product string")
+    add("serial", "Regular expression for the serial number")
+    add("vendorid", "Regular expression for the vendor ID (4 hex digits)")
+    add("productid", "Regular expression for the product ID (4 hex digits)")
+    add("bus", "Regular expression for the USB bus name")
+    add("device", "Regular expression for the USB device name")
+    add("busport", "Regular expression for the USB bus port")
+    add("allow_duplicates", "Take the next matching device when the first is in use",
+        is_flag=True)
+    add("usb_set_altinterface", "Select this alternate setting of the interface")
+    for name in ("usb_config_index", "usb_hid_rep_index", "usb_hid_desc_index",
+                 "usb_hid_ep_in", "usb_hid_ep_out"):
+        add(name, "USB tuning for complex devices (hexadecimal)")

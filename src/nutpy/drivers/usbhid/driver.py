@@ -103,20 +103,7 @@ class UsbhidUps(Driver):
             "PowerCOM: shutdown delays from the Raptor / Smart KING Pro table", is_flag=True)
         add("subdriver", "Use this subdriver (name or regular expression)")
         add("winhid", "Windows HID backend (Windows builds only; ignored)", is_flag=True)
-        add("vendor", "Regular expression for the manufacturer string")
-        add("product", "Regular expression for the product string")
-        add("serial", "Regular expression for the serial number")
-        add("vendorid", "Regular expression for the vendor ID (4 hex digits)")
-        add("productid", "Regular expression for the product ID (4 hex digits)")
-        add("bus", "Regular expression for the USB bus name")
-        add("device", "Regular expression for the USB device name")
-        add("busport", "Regular expression for the USB bus port")
-        add("allow_duplicates", "Take the next matching device when the first is in use",
-            is_flag=True)
-        add("usb_set_altinterface", "Select this alternate setting of the interface")
-        for name in ("usb_config_index", "usb_hid_rep_index", "usb_hid_desc_index",
-                     "usb_hid_ep_in", "usb_hid_ep_out"):
-            add(name, "USB tuning for complex devices (hexadecimal)")
+        usbdev.add_usb_settings(add)
         add("explore", "Diagnose an unsupported device (needs vendorid)", is_flag=True)
         add("maxreport", "Ask for longer reports (some APC Back-UPS firmwares)", is_flag=True)
         add("interruptonly", "Use only the interrupt pipe, no polling", is_flag=True)
