@@ -25,6 +25,16 @@ def random_line(rnd: random.Random) -> bytes:
     return b" ".join(words).replace(b"\n", b"") + b"\n"
 
 
+def send(s: socket.socket, data: bytes) -> bool:
+    """False when the driver has hung up on this client (as it does after LOGOUT)."""
+    try:
+        s.sendall(data)
+        return True
+    except (BrokenPipeError, ConnectionResetError):
+        s.close()
+        return False
+
+
 def drain(s: socket.socket) -> None:
     try:
         while s.recv(65536, socket.MSG_DONTWAIT):
@@ -67,13 +77,16 @@ def test_random_lines_on_a_running_driver_socket(nutenv: NutEnv):
                 s = socket.socket(socket.AF_UNIX)
                 s.connect(path)
                 clients.append(s)
-            for s in clients:
-                s.sendall(b"".join(random_line(rnd) for _ in range(40)))
+            for s in list(clients):
+                if not send(s, b"".join(random_line(rnd) for _ in range(40))):
+                    clients.remove(s)  # a LOGOUT among its lines: the driver hung up
+                    continue
                 drain(s)
             # some hang up, one of them in the middle of a line
-            victim = clients.pop(rnd.randrange(len(clients)))
-            victim.sendall(b"SET ups.id \"half")
-            victim.close()
+            if clients:
+                victim = clients.pop(rnd.randrange(len(clients)))
+                send(victim, b"SET ups.id \"half")
+                victim.close()
         for s in clients:
             drain(s)
             s.close()
@@ -114,7 +127,13 @@ def test_clients_that_hang_up_at_once_do_not_break_the_next_broadcast(nutenv: Nu
                 with socket.socket(socket.AF_UNIX) as s:
                     s.settimeout(5)
                     s.connect(path)
-                    s.sendall(f'SET battery.charge "{value}"\n'.encode())
+                    s.sendall(f'NOBROADCAST\nSET battery.charge "{value}" TRACKING t{value}\n'
+                              .encode())
+                    reply = b""
+                    while f"TRACKING t{value} ".encode() not in reply:
+                        chunk = s.recv(4096)
+                        assert chunk, "driver hung up"
+                        reply += chunk
             seen = b""
             deadline = time.monotonic() + 5
             while b'SETINFO battery.charge "81"' not in seen and time.monotonic() < deadline:
